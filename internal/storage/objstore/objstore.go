@@ -1,0 +1,45 @@
+// Package objstore is the seam between Weir and the durable data layer: a flat
+// namespace of immutable objects addressed by key.
+//
+// Weir never overwrites an object: every key it writes is unique, so stores
+// need no read-after-overwrite guarantee. Implementations: memory (tests),
+// filesystem (the single-node default) and S3 (any S3-compatible service). The
+// shared acceptance suite lives in objstoretest.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotExist is returned (possibly wrapped) for a key that does not exist.
+var ErrNotExist = errors.New("objstore: object does not exist")
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is an object store.
+//
+// Contract (checked by objstoretest):
+//   - Put is atomic: a reader sees either no object or all of it, never part.
+//     Once Put returns nil the object is durable and visible to Get, GetRange
+//     and List.
+//   - GetRange(key, off, n) returns exactly n bytes starting at off, or an
+//     error if the range passes the end of the object.
+//   - Delete of a missing key succeeds (deletes are idempotent).
+//   - List visits every object whose key starts with prefix, in lexical key
+//     order.
+//   - Keys are slash-separated paths of [A-Za-z0-9._/-] characters, with no
+//     empty or dot segments.
+type Store interface {
+	Put(ctx context.Context, key string, data []byte) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+}
