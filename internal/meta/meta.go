@@ -48,6 +48,11 @@ type Op struct {
 //     returns ok=false and changes nothing otherwise.
 //   - Reads after a successful Txn see its writes.
 //   - List returns keys with the prefix in lexical order.
+//   - A Txn may write a key only once: two puts of a key, or a put of a
+//     key that a delete in the same Txn covers, is an error (etcd's rule).
+//   - An error from Txn leaves the outcome unknown: the ops may have been
+//     applied (etcd can commit and then lose the reply). Callers re-read,
+//     or rely on conds to make a retry harmless.
 type KV interface {
 	// Get returns the value and ModRev of key; ok is false if it is absent.
 	Get(ctx context.Context, key string) (kv KeyValue, ok bool, err error)

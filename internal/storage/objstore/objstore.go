@@ -13,8 +13,17 @@ import (
 	"time"
 )
 
-// ErrNotExist is returned (possibly wrapped) for a key that does not exist.
-var ErrNotExist = errors.New("objstore: object does not exist")
+// Errors returned, possibly wrapped, by every Store; test with errors.Is.
+var (
+	// ErrNotExist is returned for a key that does not exist.
+	ErrNotExist = errors.New("objstore: object does not exist")
+	// ErrInvalidKey is returned for a key or list prefix that breaks the key
+	// rules (see ValidateKey), before any I/O is done.
+	ErrInvalidKey = errors.New("objstore: invalid key")
+	// ErrInvalidRange is returned by GetRange for a negative offset or length
+	// or a range that passes the end of the object.
+	ErrInvalidRange = errors.New("objstore: invalid range")
+)
 
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
@@ -35,7 +44,15 @@ type ObjectInfo struct {
 //   - List visits every object whose key starts with prefix, in lexical key
 //     order.
 //   - Keys are slash-separated paths of [A-Za-z0-9._/-] characters, with no
-//     empty or dot segments.
+//     empty or dot segments (see ValidateKey); others fail with ErrInvalidKey.
+//   - No key is a path prefix of another: "a" and "a/b" cannot both exist,
+//     because the filesystem store (like most POSIX-backed S3 servers) maps
+//     segments to directories. Memory and filesystem stores reject such a Put
+//     with ErrInvalidKey; S3 cannot check it cheaply and does not.
+//   - GetRange past the end fails with ErrInvalidRange; a missing key fails
+//     with ErrNotExist from Get and GetRange.
+//   - List stops at the first error fn returns and returns that error.
+//     Objects put or deleted while List runs may or may not be visited.
 type Store interface {
 	Put(ctx context.Context, key string, data []byte) error
 	Get(ctx context.Context, key string) ([]byte, error)

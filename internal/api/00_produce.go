@@ -1,0 +1,163 @@
+package api
+
+// Produce, versions 3-13 (record batch magic 2 only; v13 addresses topics
+// by ID).
+//
+// Each partition's data must be exactly one valid batch (INVALID_RECORD
+// otherwise, as Kafka requires since v3); a CRC mismatch or bad framing is
+// CORRUPT_MESSAGE; a batch over the topic's max.message.bytes is
+// MESSAGE_TOO_LARGE; CreateTime timestamps outside
+// message.timestamp.before/after.max.ms are INVALID_TIMESTAMP. acks=1 and
+// acks=-1 are both answered once the batch is durable in the WAL; acks=0 is
+// not answered, and as in Kafka an error closes the connection so the
+// client notices.
+//
+// Deviations: batches are stored exactly as sent, so a topic
+// compression.type other than "producer" is not applied (no recompression);
+// timestamps are checked against the batch's first and max timestamps, not
+// every record's. Idempotent and transactional batches are stored without
+// sequence checks until InitProducerId exists (it is not advertised, so
+// clients do not send them).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weirdb/weir/internal/batch"
+	"github.com/weirdb/weir/internal/engine"
+	"github.com/weirdb/weir/internal/server"
+)
+
+func init() { register(0, 3, 13, handleProduce) }
+
+type pendingProduce struct {
+	t, p int // indexes into the response
+	a    *engine.Appended
+}
+
+func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Reply {
+	req := r.Body.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	validAcks := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
+	now := time.Now().UnixMilli()
+
+	var pending []pendingProduce
+	failed := false
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for ti, rt := range req.Topics {
+		st := &resp.Topics[ti]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *engine.Topic
+		missing := kerr.UnknownTopicOrPartition.Code
+		if r.Version >= 13 {
+			t, missing = b.topicByID(rt.TopicID), kerr.UnknownTopicID.Code
+		} else {
+			t = b.eng.Topic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for pi, rp := range rt.Partitions {
+			sp := &st.Partitions[pi]
+			sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
+			fail := func(code int16, err error) {
+				sp.ErrorCode, failed = code, true
+				if err != nil && r.Version >= 8 {
+					sp.ErrorMessage = errMessage(err)
+				}
+			}
+			if !validAcks {
+				fail(kerr.InvalidRequiredAcks.Code, nil)
+				continue
+			}
+			p := partitionOf(t, rp.Partition)
+			if p == nil {
+				code := missing
+				if t != nil {
+					code = kerr.UnknownTopicOrPartition.Code
+				}
+				fail(code, nil)
+				continue
+			}
+			h, err := batch.Validate(rp.Records)
+			if err != nil {
+				code := kerr.CorruptMessage.Code
+				if errors.Is(err, batch.ErrInvalid) {
+					code = kerr.InvalidRecord.Code
+				}
+				b.log.Debug("produce rejected", "partition", p.String(), "err", err)
+				fail(code, err)
+				continue
+			}
+			if max, _ := strconv.Atoi(b.eng.Config(t, "max.message.bytes")); len(rp.Records) > max {
+				fail(kerr.MessageTooLarge.Code, fmt.Errorf("batch of %d bytes is larger than max.message.bytes %d", len(rp.Records), max))
+				continue
+			}
+			logAppendTime := b.eng.Config(t, "message.timestamp.type") == "LogAppendTime"
+			if !logAppendTime {
+				if err := checkTimestamps(b, t, h, now); err != nil {
+					fail(kerr.InvalidTimestamp.Code, err)
+					continue
+				}
+			}
+			a, err := p.Append(wctx, rp.Records, h, logAppendTime)
+			if err != nil {
+				fail(errCode(err), nil)
+				continue
+			}
+			pending = append(pending, pendingProduce{t: ti, p: pi, a: a})
+		}
+	}
+
+	if req.Acks == 0 {
+		cancel()
+		if failed {
+			return func() (kmsg.Response, error) {
+				return nil, errors.New("acks=0 produce failed; closing the connection as Kafka does")
+			}
+		}
+		return server.Done(nil)
+	}
+	return func() (kmsg.Response, error) {
+		defer cancel()
+		for _, pp := range pending {
+			sp := &resp.Topics[pp.t].Partitions[pp.p]
+			if err := pp.a.Wait(wctx); err != nil {
+				sp.ErrorCode = errCode(err)
+				continue
+			}
+			sp.BaseOffset = pp.a.BaseOffset
+			sp.LogAppendTime = pp.a.LogAppendTime
+			sp.LogStartOffset = pp.a.LogStart
+		}
+		return resp, nil
+	}
+}
+
+// checkTimestamps applies message.timestamp.before.max.ms and
+// message.timestamp.after.max.ms to a CreateTime batch.
+func checkTimestamps(b *Broker, t *engine.Topic, h batch.Header, now int64) error {
+	before, _ := strconv.ParseInt(b.eng.Config(t, "message.timestamp.before.max.ms"), 10, 64)
+	after, _ := strconv.ParseInt(b.eng.Config(t, "message.timestamp.after.max.ms"), 10, 64)
+	for _, ts := range []int64{h.BaseTimestamp, h.MaxTimestamp} {
+		if ts < 0 {
+			continue // no timestamp (-1): Kafka accepts it
+		}
+		if before >= 0 && before < now && ts < now-before {
+			return fmt.Errorf("timestamp %d is more than message.timestamp.before.max.ms=%d before now", ts, before)
+		}
+		if after >= 0 && ts-now > after {
+			return fmt.Errorf("timestamp %d is more than message.timestamp.after.max.ms=%d after now", ts, after)
+		}
+	}
+	return nil
+}

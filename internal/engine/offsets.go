@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/weirdb/weir/internal/batch"
+)
+
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// scanBatches visits every readable batch from offset from on, oldest first,
+// uploaded ranges first (read from objects), then the log cache. Ranges are
+// skipped without reading when skipRange says so.
+func (p *Partition) scanBatches(ctx context.Context, from int64, skipRange func(rangeRecord) bool, fn func(h batch.Header, raw []byte) error) error {
+	p.mu.Lock()
+	ranges := p.ranges
+	tail := append([]*cachedBatch(nil), p.tail...)
+	hw := p.hw
+	p.mu.Unlock()
+	tailStart := int64(-1)
+	if len(tail) > 0 {
+		tailStart = tail[0].base
+	}
+	for _, r := range ranges {
+		if r.Last < from || (tailStart >= 0 && r.First >= tailStart) || skipRange(r) {
+			continue
+		}
+		block, err := p.e.readBlock(ctx, r)
+		if err != nil {
+			return err
+		}
+		it := batch.NewIter(block)
+		for {
+			h, raw, ok := it.Next()
+			if !ok {
+				break
+			}
+			if h.LastOffset() < from {
+				continue
+			}
+			if err := fn(h, raw); err != nil {
+				return err
+			}
+		}
+		if it.Err() != nil {
+			return it.Err()
+		}
+	}
+	for _, b := range tail {
+		if b.last < from {
+			continue
+		}
+		if b.last >= hw {
+			break
+		}
+		h, err := batch.ParseHeader(b.data)
+		if err != nil {
+			return err
+		}
+		if err := fn(h, b.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OffsetForTimestamp returns the first offset whose record timestamp is at
+// least ts, with that timestamp and its batch's leader epoch; offset -1 if
+// there is none.
+func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, timestamp int64, epoch int32, err error) {
+	logStart, _, _, _ := p.Offsets()
+	offset, timestamp, epoch = -1, -1, -1
+	err = p.scanBatches(ctx, logStart, func(r rangeRecord) bool { return r.MaxTs < ts }, func(h batch.Header, raw []byte) error {
+		if h.MaxTimestamp < ts || h.IsControl() {
+			return nil
+		}
+		var found bool
+		rerr := batch.Records(raw, func(r batch.Record) bool {
+			if r.Offset >= logStart && r.Timestamp >= ts {
+				offset, timestamp, epoch, found = r.Offset, r.Timestamp, h.LeaderEpoch, true
+				return false
+			}
+			return true
+		})
+		if rerr != nil {
+			return rerr
+		}
+		if found {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return
+}
+
+// MaxTimestamp returns the offset and timestamp of the earliest record
+// holding the partition's largest timestamp (ListOffsets -3, KIP-734), or
+// -1s when the partition is empty.
+func (p *Partition) MaxTimestamp(ctx context.Context) (offset, timestamp int64, epoch int32, err error) {
+	logStart, _, _, _ := p.Offsets()
+	best := int64(-1)
+	var bestRaw []byte
+	var bestHdr batch.Header
+	err = p.scanBatches(ctx, logStart, func(r rangeRecord) bool { return r.MaxTs <= best }, func(h batch.Header, raw []byte) error {
+		if !h.IsControl() && h.MaxTimestamp > best {
+			best, bestRaw, bestHdr = h.MaxTimestamp, raw, h
+		}
+		return nil
+	})
+	if err != nil || bestRaw == nil {
+		return -1, -1, -1, err
+	}
+	offset = -1
+	err = batch.Records(bestRaw, func(r batch.Record) bool {
+		if r.Timestamp == best && r.Offset >= logStart {
+			offset = r.Offset
+			return false
+		}
+		return true
+	})
+	if offset < 0 {
+		offset = bestHdr.LastOffset()
+	}
+	return offset, best, bestHdr.LeaderEpoch, err
+}

@@ -1,0 +1,430 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weirdb/weir/internal/batch"
+)
+
+// cachedBatch is one record batch held in memory: every batch not yet
+// uploaded, and recently uploaded ones kept as the log cache for tail reads.
+type cachedBatch struct {
+	base, last, maxTs int64
+	data              []byte
+	walSeq            uint64 // 0 until the WAL has numbered it
+	uploaded          bool
+}
+
+// Partition is one partition this broker leads.
+type Partition struct {
+	e     *Engine
+	id    TopicID
+	name  string
+	index int32
+	topic atomic.Pointer[Topic] // latest snapshot, for configs
+
+	// appendMu serializes offset assignment with the WAL append, so WAL
+	// order is offset order within a partition. The WAL's completion
+	// callbacks never take it (they take mu), so a WAL blocked on
+	// back-pressure cannot deadlock with them.
+	appendMu sync.Mutex
+
+	waitMu  sync.Mutex // guards waiters
+	waiters map[*Waiter]struct{}
+
+	mu sync.Mutex // guards the following
+	state    partState
+	stateRev int64
+	leo      int64 // next offset to assign
+	hw       int64 // everything below is durable and readable
+	ranges   []rangeRecord
+	tail     []*cachedBatch
+	deleted  bool
+}
+
+func newPartition(e *Engine, t *Topic, index int32) *Partition {
+	p := &Partition{e: e, id: t.ID, name: t.Name, index: index}
+	p.topic.Store(t)
+	return p
+}
+
+// Index is the partition number.
+func (p *Partition) Index() int32 { return p.index }
+
+// Topic returns the partition's topic name.
+func (p *Partition) Topic() string { return p.name }
+
+func (p *Partition) String() string { return fmt.Sprintf("%s-%d", p.name, p.index) }
+
+// Offsets returns the log start offset, high watermark, log end offset and
+// current leader epoch.
+func (p *Partition) Offsets() (logStart, hw, leo int64, epoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.LogStart, p.hw, p.leo, p.state.Epoch
+}
+
+// Epoch returns the current leader epoch.
+func (p *Partition) Epoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.Epoch
+}
+
+// Epoch check outcomes for requests that carry CurrentLeaderEpoch.
+var (
+	ErrFencedLeaderEpoch  = fmt.Errorf("fenced leader epoch")
+	ErrUnknownLeaderEpoch = fmt.Errorf("unknown leader epoch")
+)
+
+// CheckEpoch validates a client's CurrentLeaderEpoch (-1 skips the check).
+func (p *Partition) CheckEpoch(current int32) error {
+	if current < 0 {
+		return nil
+	}
+	epoch := p.Epoch()
+	switch {
+	case current < epoch:
+		return ErrFencedLeaderEpoch
+	case current > epoch:
+		return ErrUnknownLeaderEpoch
+	}
+	return nil
+}
+
+// Waiter is a fetch waiting for data on any of several partitions.
+type Waiter struct{ ch chan struct{} }
+
+// NewWaiter returns a Waiter; register it with Watch.
+func NewWaiter() *Waiter { return &Waiter{ch: make(chan struct{}, 1)} }
+
+// C receives when a watched partition's high watermark moved since the
+// last receive.
+func (w *Waiter) C() <-chan struct{} { return w.ch }
+
+// Watch wakes w whenever the high watermark moves or the partition goes
+// away. Callers must Unwatch when done.
+func (p *Partition) Watch(w *Waiter) {
+	p.waitMu.Lock()
+	if p.waiters == nil {
+		p.waiters = make(map[*Waiter]struct{})
+	}
+	p.waiters[w] = struct{}{}
+	p.waitMu.Unlock()
+}
+
+// Unwatch undoes Watch.
+func (p *Partition) Unwatch(w *Waiter) {
+	p.waitMu.Lock()
+	delete(p.waiters, w)
+	p.waitMu.Unlock()
+}
+
+func (p *Partition) wake() {
+	p.waitMu.Lock()
+	for w := range p.waiters {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// Appended is a batch that has offsets and is on its way to the WAL.
+type Appended struct {
+	BaseOffset    int64
+	LogAppendTime int64 // -1 unless the topic uses LogAppendTime
+	LogStart      int64
+	done          chan struct{}
+	err           error
+}
+
+// Wait blocks until the batch is durable or failed, or ctx ends.
+func (a *Appended) Wait(ctx context.Context) error {
+	select {
+	case <-a.done:
+		return a.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Append assigns offsets to raw, a validated record batch (which Append
+// copies), and queues it for the WAL. The batch is acknowledged once Wait
+// returns nil. When more than MaxPendingBytes wait for upload, Append waits
+// for room until ctx ends (back-pressure on producers).
+func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logAppendTime bool) (*Appended, error) {
+	e := p.e
+	for e.pendingBytes.Load() > e.cfg.MaxPendingBytes {
+		if e.walFailed.Load() {
+			return nil, ErrStorage
+		}
+		e.kick(e.uploadKick)
+		select {
+		case <-e.space.C():
+		case <-ctx.Done():
+			return nil, ErrTimeout
+		case <-e.stop:
+			return nil, ErrStorage
+		}
+	}
+	if e.walFailed.Load() {
+		return nil, ErrStorage
+	}
+	a := &Appended{LogAppendTime: -1, done: make(chan struct{})}
+
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+
+	p.mu.Lock()
+	if p.deleted {
+		p.mu.Unlock()
+		return nil, ErrPartitionDeleted
+	}
+	entry := encodeWALEntry(p.id, p.index, p.state.Epoch, raw)
+	data := entry[walEntryHeader:]
+	base := p.leo
+	batch.SetBaseOffset(data, base)
+	batch.SetLeaderEpoch(data, p.state.Epoch)
+	maxTs := h.MaxTimestamp
+	if logAppendTime {
+		maxTs = e.cfg.Now().UnixMilli()
+		batch.SetLogAppendTime(data, maxTs)
+		a.LogAppendTime = maxTs
+	}
+	cb := &cachedBatch{base: base, last: base + int64(h.LastOffsetDelta), maxTs: maxTs, data: data}
+	p.tail = append(p.tail, cb)
+	p.leo = cb.last + 1
+	e.pendingBytes.Add(int64(len(data)))
+	p.mu.Unlock()
+	a.BaseOffset = base
+
+	e.walMu.RLock()
+	seq, err := e.cfg.WAL.Append(entry, func(err error) { p.durable(cb, a, err) })
+	if err != nil {
+		e.walMu.RUnlock()
+		e.walFailed.Store(true)
+		p.mu.Lock()
+		if n := len(p.tail); n > 0 && p.tail[n-1] == cb {
+			p.tail = p.tail[:n-1]
+			p.leo = cb.base
+			e.pendingBytes.Add(-int64(len(data)))
+		}
+		p.mu.Unlock()
+		e.log.Error("wal append failed", "partition", p.String(), "err", err)
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	p.mu.Lock()
+	cb.walSeq = seq
+	p.mu.Unlock()
+	for {
+		cur := e.lastWALSeq.Load()
+		if seq <= cur || e.lastWALSeq.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	e.walMu.RUnlock()
+	if e.pendingBytes.Load() >= e.cfg.UploadBytes {
+		e.kick(e.uploadKick)
+	}
+	return a, nil
+}
+
+// durable runs on the WAL's goroutine, in WAL order.
+func (p *Partition) durable(cb *cachedBatch, a *Appended, err error) {
+	if err != nil {
+		p.e.walFailed.Store(true)
+		a.err = fmt.Errorf("%w: %v", ErrStorage, err)
+		close(a.done)
+		return
+	}
+	p.mu.Lock()
+	if cb.last+1 > p.hw {
+		p.hw = cb.last + 1
+	}
+	a.LogStart = p.state.LogStart
+	p.mu.Unlock()
+	close(a.done)
+	p.wake()
+}
+
+// ReadResult is what a fetch of one partition returns.
+type ReadResult struct {
+	Records  []byte
+	HW       int64
+	LogStart int64
+}
+
+// Read returns batches starting with the one holding offset, up to
+// maxBytes, but always at least one whole batch (as Kafka does, so a batch
+// larger than the limit still makes progress).
+func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadResult, error) {
+	p.mu.Lock()
+	res := ReadResult{HW: p.hw, LogStart: p.state.LogStart}
+	if p.deleted {
+		p.mu.Unlock()
+		return res, ErrPartitionDeleted
+	}
+	if offset < p.state.LogStart || offset > p.leo {
+		p.mu.Unlock()
+		return res, ErrOffsetOutOfRange
+	}
+	if offset >= p.hw {
+		p.mu.Unlock()
+		return res, nil
+	}
+	if len(p.tail) > 0 && p.tail[0].base <= offset {
+		i := sort.Search(len(p.tail), func(i int) bool { return p.tail[i].last >= offset })
+		var n int
+		var out []*cachedBatch
+		for ; i < len(p.tail); i++ {
+			b := p.tail[i]
+			if b.last >= p.hw || (len(out) > 0 && n+len(b.data) > maxBytes) {
+				break
+			}
+			out = append(out, b)
+			n += len(b.data)
+		}
+		p.mu.Unlock()
+		if len(out) == 1 {
+			res.Records = out[0].data
+			return res, nil
+		}
+		buf := make([]byte, 0, n)
+		for _, b := range out {
+			buf = append(buf, b.data...)
+		}
+		res.Records = buf
+		return res, nil
+	}
+	i := sort.Search(len(p.ranges), func(i int) bool { return p.ranges[i].Last >= offset })
+	ranges := p.ranges[i:]
+	p.mu.Unlock()
+
+	var parts [][]byte
+	var n int
+	for _, r := range ranges {
+		block, err := p.e.readBlock(ctx, r)
+		if err != nil {
+			return res, err
+		}
+		it := batch.NewIter(block)
+		start, end := -1, 0
+		for {
+			pos := it.Pos()
+			h, raw, ok := it.Next()
+			if !ok {
+				break
+			}
+			if h.LastOffset() < offset {
+				continue
+			}
+			if (start >= 0 || len(parts) > 0) && n+len(raw) > maxBytes {
+				break
+			}
+			if start < 0 {
+				start = pos
+			}
+			end = it.Pos()
+			n += len(raw)
+		}
+		if err := it.Err(); err != nil {
+			return res, fmt.Errorf("read %s block of %s: %w", r.Key, p, err)
+		}
+		if start >= 0 {
+			parts = append(parts, block[start:end])
+		}
+		if end < len(block) || n >= maxBytes {
+			break
+		}
+	}
+	switch len(parts) {
+	case 0:
+	case 1:
+		res.Records = parts[0]
+	default:
+		buf := make([]byte, 0, n)
+		for _, b := range parts {
+			buf = append(buf, b...)
+		}
+		res.Records = buf
+	}
+	return res, nil
+}
+
+// markDeleted drops the partition's in-memory data and returns its ranges.
+func (p *Partition) markDeleted() []rangeRecord {
+	p.mu.Lock()
+	p.deleted = true
+	for _, b := range p.tail {
+		if b.uploaded {
+			p.e.cachedBytes.Add(-int64(len(b.data)))
+		} else {
+			p.e.pendingBytes.Add(-int64(len(b.data)))
+		}
+	}
+	p.tail = nil
+	rs := p.ranges
+	p.ranges = nil
+	p.mu.Unlock()
+	p.wake()
+	p.e.space.Broadcast()
+	return rs
+}
+
+// OffsetForLeaderEpoch answers Kafka's OffsetForLeaderEpoch for a requested
+// epoch: the largest epoch not above it and the offset where the next
+// epoch starts (or the log end offset for the current epoch).
+func (p *Partition) OffsetForLeaderEpoch(requested int32) (epoch int32, endOffset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hist := p.state.Epochs
+	if requested < 0 || len(hist) == 0 {
+		return -1, -1
+	}
+	latest := hist[len(hist)-1]
+	if requested == latest.Epoch || requested == p.state.Epoch {
+		return requested, p.leo
+	}
+	hi := sort.Search(len(hist), func(i int) bool { return hist[i].Epoch > requested })
+	if hi == len(hist) {
+		if requested > p.state.Epoch {
+			return -1, -1
+		}
+		// requested lies between the last epoch with data and the
+		// current one: nothing was written in it.
+		return latest.Epoch, p.leo
+	}
+	if hi == 0 {
+		return requested, hist[0].Start
+	}
+	return hist[hi-1].Epoch, hist[hi].Start
+}
+
+// EpochForOffset returns the leader epoch in which offset was written, per
+// the epoch history (-1 if it predates the history).
+func (p *Partition) EpochForOffset(offset int64) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	epoch := int32(-1)
+	for _, h := range p.state.Epochs {
+		if h.Start > offset {
+			break
+		}
+		epoch = h.Epoch
+	}
+	return epoch
+}
+
+// UploadedEnd returns the offset below which everything is in object
+// storage.
+func (p *Partition) UploadedEnd() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.Next
+}

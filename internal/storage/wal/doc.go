@@ -1,0 +1,85 @@
+// Package wal defines Weir's write-ahead log: the short-lived, durable bridge
+// between a produce acknowledgement and the upload of the same bytes into
+// object storage.
+//
+// A WAL is a sequence of opaque entries, each numbered by a sequence number
+// that the WAL assigns in append order, starting at 1. The broker encodes what
+// it needs (partition, epoch, record batch) inside each entry; the WAL never
+// looks inside.
+//
+// Contract, shared by every implementation and checked by the acceptance
+// suite in waltest:
+//   - Append assigns the next sequence number and returns it at once; the
+//     entry is durable only when done is called with a nil error.
+//   - done callbacks run in sequence order, each exactly once, from a goroutine
+//     owned by the WAL. A failed write fails that entry and every entry queued
+//     after it; the WAL then stays failed (every later Append fails) until it
+//     is closed and reopened, because entries after a hole could not be
+//     replayed in order.
+//   - Entries are made durable in batches (group commit): concurrent appends
+//     share one sync.
+//   - Replay, called before the first Append, visits every entry that was
+//     durable and not trimmed, in sequence order. A torn or corrupt tail (a
+//     crash mid-write) is cut at the first bad entry and never surfaces.
+//   - Trim(n) says entries below n are no longer needed. Implementations may
+//     keep them longer (whole segments are dropped), so Replay may still visit
+//     entries below a trimmed point; callers skip what they already hold.
+//
+// # Implementations
+//
+// Memory keeps entries in memory; it is for tests of the layers above.
+// File is the real WAL described below. FaultFS wraps File's filesystem to
+// inject failed writes, failed syncs and torn writes in crash tests.
+//
+// # File: on-disk format
+//
+// A File owns one directory of segment files. Each segment is named after
+// the sequence number of its first entry, zero-padded to 20 digits so that
+// names sort in sequence order:
+//
+//	wal-00000000000000000001.log   entries 1 .. 41236
+//	wal-00000000000000041237.log   entries 41237 .. 80112
+//	wal-00000000000000080113.log   entries 80113 ..   (active: appends go here)
+//
+// Only the last segment is written to. Once it has grown past
+// FileOptions.SegmentBytes, the next batch starts a new segment named after
+// that batch's first entry. In the example, Trim(50000) deletes only the
+// first file: the second still holds 50000 and later entries. Other names in
+// the directory are ignored.
+//
+// A segment is a plain concatenation of frames, all integers little-endian:
+//
+//	offset  size    field
+//	0       4       length: the number of data bytes
+//	4       4       crc: CRC-32C (Castagnoli) of the bytes at 8 .. 16+length
+//	8       8       seq: the entry's sequence number
+//	16      length  data
+//
+// The entry with seq 7 and data "hi" is these 18 bytes:
+//
+//	02 00 00 00  e2 d1 5a 9c  07 00 00 00 00 00 00 00  68 69
+//
+// # File: durability order
+//
+// Append: the entries queued since the last batch are written with one
+// write and made durable with one fsync; only then do their callbacks run.
+// A new segment is created and the directory fsynced before the first write
+// into it. Trim removes the oldest segments first and then fsyncs the
+// directory, so the segments left are always contiguous.
+//
+// # File: recovery
+//
+// OpenFile reads every segment in order and checks every frame: its length
+// fits in the file, its crc matches, and its seq is one more than the last
+// (the first frame of a segment must carry the seq in the file name, and a
+// segment must start right after the previous one ends). At the first frame
+// that fails, the log is cut: that segment is truncated to the end of the last
+// good frame and fsynced, every later segment is deleted, the directory is
+// fsynced, and a warning is logged with the keys "segment", "offset",
+// "reason" and "deleted_segments". Appends continue after the last good
+// entry. A read error is not a bad frame: OpenFile fails and changes nothing.
+//
+// A frame is bad only after a crash mid-write or a corrupted disk. A crash
+// tears at most the batch being written, which was never acknowledged. A
+// corrupted disk may cut acknowledged entries; the warning is the only trace.
+package wal
