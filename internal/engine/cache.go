@@ -16,7 +16,7 @@ import (
 type blockCache struct {
 	limit int64
 
-	mu sync.Mutex // guards the following
+	mu      sync.Mutex // guards the following
 	used    int64
 	entries map[string]*list.Element
 	lru     list.List // of *blockEntry, front = most recent

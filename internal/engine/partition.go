@@ -36,7 +36,7 @@ type Partition struct {
 	waitMu  sync.Mutex // guards waiters
 	waiters map[*Waiter]struct{}
 
-	mu sync.Mutex // guards the following
+	mu       sync.Mutex // guards the following
 	state    partState
 	stateRev int64
 	leo      int64 // next offset to assign
