@@ -39,7 +39,7 @@ func buildBrokerDefs() []Def {
 
 		// ---- topics ----
 		mk("auto.create.topics.enable", TypeBoolean, "true", boolean(),
-			"Create a topic automatically when a client asks for metadata of, or produces to, a topic that does not exist."),
+			"Create a topic automatically when a client asks for metadata of a topic that does not exist (Metadata v0-3 always ask; v4+ when the client allows it)."),
 		mk("num.partitions", TypeInt, "1", atLeast(TypeInt, 1),
 			"Default number of partitions of a topic created without a partition count (auto-created topics, CreateTopics with -1)."),
 		mk("default.replication.factor", TypeInt, "1", atLeast(TypeInt, 1),
@@ -144,7 +144,7 @@ func buildBrokerDefs() []Def {
 			"Most bytes of appends waiting to be written to the WAL; further appends wait."),
 
 		// ---- Weir: uploads ----
-		mk("weir.upload.interval.ms", TypeLong, "250", atLeast(TypeLong, 1),
+		mk("weir.upload.interval.ms", TypeLong, "1000", atLeast(TypeLong, 1),
 			"Upload pending data to object storage at least this often."),
 		mk("weir.upload.bytes", TypeLong, itoa(8*mib), atLeast(TypeLong, 1),
 			"Upload as soon as this many bytes are pending, without waiting for weir.upload.interval.ms."),

@@ -182,6 +182,11 @@ func openStore(ctx context.Context, cfg *config.Broker, dataDir string) (objstor
 		if err != nil {
 			return nil, fmt.Errorf("open object store: %w", err)
 		}
+		// Temp files of PUTs cut short by a crash; an hour is far longer
+		// than any PUT in flight.
+		if _, err := s.RemoveStaleTemp(ctx, time.Hour); err != nil {
+			return nil, fmt.Errorf("clean object store: %w", err)
+		}
 		return s, nil
 	case "s3":
 		c := cfg.S3()

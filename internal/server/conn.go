@@ -66,8 +66,8 @@ type conn struct {
 	// pending counts requests queued but not yet written; the idle
 	// check leaves a connection alone while it has work in flight.
 	pending atomic.Int32
-	// lastWrite is the UnixNano of the last write, so a long reply
-	// written just now restarts the idle clock.
+	// lastWrite is the UnixNano of the last response answered or
+	// written, so a long reply finished just now restarts the idle clock.
 	lastWrite atomic.Int64
 
 	dead      chan struct{} // closed by close
@@ -225,6 +225,9 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, bool) {
 			break
 		}
 		if !isTimeout(err) {
+			if errors.Is(err, io.EOF) && br.Buffered() > 0 {
+				err = io.ErrUnexpectedEOF // part of a size prefix came
+			}
 			c.closeRead(err)
 			return nil, false
 		}
@@ -426,6 +429,9 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
+		// Store before the decrement: an idle check that sees
+		// pending drop to zero must also see this answer's time.
+		c.lastWrite.Store(time.Now().UnixNano())
 		c.pending.Add(-1)
 		<-c.sem
 	}
@@ -441,7 +447,7 @@ func (c *conn) flush(buf *[]byte) bool {
 		c.nc.SetWriteDeadline(time.Now().Add(idle))
 	}
 	_, err := c.nc.Write(*buf)
-	c.lastWrite.Store(time.Now().UnixNano())
+	c.lastWrite.Store(time.Now().UnixNano()) // a slow client's write counts as activity
 	if cap(*buf) > keepWriteBuf {
 		*buf = nil
 	} else {

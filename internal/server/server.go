@@ -228,7 +228,9 @@ drain:
 	s.cancelBase()
 	s.connWG.Wait()
 
-	// Every reader has returned, so replyWG sees no more Adds.
+	// Every reader has returned, so replyWG sees no more Adds. If ctx
+	// ends first, this helper outlives Shutdown until the stuck Replies
+	// return: there is no way to stop handler code from here.
 	replies := make(chan struct{})
 	go func() {
 		s.replyWG.Wait()

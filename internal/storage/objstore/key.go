@@ -6,8 +6,8 @@ import (
 )
 
 const (
-	// MaxKeyLen is the longest key, in bytes: S3's limit, including any
-	// bucket prefix the S3 store adds, so keep keys well below it.
+	// MaxKeyLen is the longest key, in bytes: S3's limit. The S3 store's
+	// Prefix counts against S3's limit too, so keep keys well below it.
 	MaxKeyLen = 1024
 	// MaxSegmentLen is the longest key segment: the file name limit of
 	// common filesystems, so that a key valid here is valid on disk too.

@@ -5,6 +5,9 @@
 // need no read-after-overwrite guarantee. Implementations: memory (tests),
 // filesystem (the single-node default) and S3 (any S3-compatible service). The
 // shared acceptance suite lives in objstoretest.
+//
+// Faulty wraps any Store to inject errors and latency, for the crash, retry
+// and back-pressure tests of the layers above.
 package objstore
 
 import (

@@ -31,7 +31,8 @@ const (
 	s3Bucket    = "weir-test"
 )
 
-// findVersitygw returns the versitygw binary, or skips the test.
+// findVersitygw returns the versitygw binary, or skips the test unless
+// WEIR_REQUIRE_VERSITYGW is set.
 func findVersitygw(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("WEIR_VERSITYGW"); p != "" {
@@ -52,8 +53,13 @@ func findVersitygw(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skipf("versitygw not found (looked in $WEIR_VERSITYGW, %s); install it with scripts/install-versitygw.sh",
+	msg := fmt.Sprintf("versitygw not found (looked in $WEIR_VERSITYGW, %s); install it with scripts/install-versitygw.sh",
 		strings.Join(candidates, ", "))
+	// CI sets this so that a broken install fails instead of skipping.
+	if os.Getenv("WEIR_REQUIRE_VERSITYGW") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
 }
 

@@ -82,4 +82,7 @@
 // A frame is bad only after a crash mid-write or a corrupted disk. A crash
 // tears at most the batch being written, which was never acknowledged. A
 // corrupted disk may cut acknowledged entries; the warning is the only trace.
+// The converse does not hold: an entry whose done reported an error may still
+// be replayed, because its write can reach the disk although the fsync
+// failed. A failed entry's fate is unknown, not "absent".
 package wal

@@ -87,6 +87,13 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 		if err := f.create(1); err != nil {
 			return nil, err
 		}
+		// MkdirAll may have just made dir; its name must be durable too.
+		if parent := filepath.Dir(dir); parent != dir {
+			if err := f.fs.SyncDir(parent); err != nil {
+				f.active.Close()
+				return nil, fmt.Errorf("sync dir %s: %w", parent, err)
+			}
+		}
 		segs = []uint64{1}
 	} else {
 		if segs, next, err = f.recover(segs); err != nil {

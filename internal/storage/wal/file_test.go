@@ -69,6 +69,27 @@ func TestFileSegmentsAndTrim(t *testing.T) {
 	}
 }
 
+// TestFrameLayout keeps the worked example in the package doc true.
+func TestFrameLayout(t *testing.T) {
+	dir := t.TempDir()
+	w := openFile(t, dir, wal.FileOptions{})
+	for range 6 {
+		appendSync(t, w, []byte("x"))
+	}
+	appendSync(t, w, []byte("hi"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "wal-00000000000000000001.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0x02, 0, 0, 0, 0xe2, 0xd1, 0x5a, 0x9c, 7, 0, 0, 0, 0, 0, 0, 0, 'h', 'i'}
+	if got := b[6*17:]; !bytes.Equal(got, want) {
+		t.Fatalf("frame of seq 7 %q is % x, want % x", "hi", got, want)
+	}
+}
+
 func TestFileReplayContract(t *testing.T) {
 	w := openFile(t, t.TempDir(), wal.FileOptions{})
 	appendSync(t, w, []byte("x"))

@@ -1,0 +1,37 @@
+# Weir's two everyday commands:
+#   make run    start a single-node broker on 127.0.0.1:9092 (data in ./weir-data)
+#   make test   install test dependencies, then run every test
+GO ?= go
+
+.PHONY: run build test test-deps vet unit e2e fuzz-short
+
+run:
+	$(GO) run ./cmd/weir serve
+
+build:
+	$(GO) build -o bin/weir ./cmd/weir
+
+test: test-deps vet unit
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Unit, integration and end-to-end tests; fuzz targets run their seed corpora.
+unit:
+	WEIR_REQUIRE_CLIENTS=1 WEIR_REQUIRE_VERSITYGW=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+e2e:
+	WEIR_REQUIRE_CLIENTS=1 $(GO) test -count=1 -v ./tests/e2e/
+
+# A short pass of every fuzz target (30 s each); longer runs: FUZZTIME=10m.
+FUZZTIME ?= 30s
+fuzz-short:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || exit 1; \
+	  done; \
+	done
