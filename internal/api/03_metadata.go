@@ -27,7 +27,7 @@ func init() { register(3, 0, 13, handleMetadata) }
 // Kafka ACL operation codes a topic or cluster supports, as bitfields.
 const (
 	topicOperations   = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
-	clusterOperations = 1<<4 | 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12 | 1<<13
+	clusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12 // 8096, as Kafka
 	notRequestedOps   = -2147483648
 )
 

@@ -134,23 +134,23 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd start in %s: %w", c.Dir, err)
 	}
+	abort := func(err error) (*Embedded, error) {
+		quiet.closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s: %w", c.Dir, err)
+	}
 	timer := time.NewTimer(embedReadyTimeout)
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-e.Server.StopNotify():
-		quiet.closing.Store(true)
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s stopped while starting", c.Dir)
+		return abort(errors.New("stopped while starting"))
 	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s: %w", c.Dir, err)
+		return abort(err)
 	case <-timer.C:
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s not ready after %v", c.Dir, embedReadyTimeout)
+		return abort(fmt.Errorf("not ready after %v", embedReadyTimeout))
 	case <-ctx.Done():
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s: %w", c.Dir, ctx.Err())
+		return abort(ctx.Err())
 	}
 
 	m := &Embedded{

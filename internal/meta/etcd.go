@@ -49,7 +49,6 @@ func DialEtcd(ctx context.Context, endpoints []string, dialTimeout time.Duration
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:          endpoints,
 		DialTimeout:        dialTimeout,
-		Context:            ctx,
 		Logger:             zapToSlog(slog.Default(), zapcore.ErrorLevel, nil),
 		MaxCallSendMsgSize: maxRequestBytes + 1<<20, // headroom for gRPC framing
 	})
@@ -57,6 +56,8 @@ func DialEtcd(ctx context.Context, endpoints []string, dialTimeout time.Duration
 		return nil, fmt.Errorf("etcd dial %v: %w", endpoints, err)
 	}
 	// clientv3.New connects lazily; probe one endpoint so errors show now.
+	// ctx bounds only this probe: as the client's Context it would kill the
+	// client when a start-up deadline passes.
 	pctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	if _, err := cli.Get(pctx, "health-probe", clientv3.WithCountOnly()); err != nil {
@@ -68,8 +69,7 @@ func DialEtcd(ctx context.Context, endpoints []string, dialTimeout time.Duration
 
 // Get implements KV.
 func (e *Etcd) Get(ctx context.Context, key string) (KeyValue, bool, error) {
-	// The in-process client may serve a request whose context is already
-	// done; a caller that gave up must not have its write applied.
+	// As in Txn: a done context fails the call, whichever client serves it.
 	if err := ctx.Err(); err != nil {
 		return KeyValue{}, false, err
 	}
@@ -90,8 +90,7 @@ func (e *Etcd) Get(ctx context.Context, key string) (KeyValue, bool, error) {
 // List implements KV. It reads in pages pinned to the revision of the first
 // page, so the result is one consistent snapshot however long it is.
 func (e *Etcd) List(ctx context.Context, prefix string) ([]KeyValue, error) {
-	// The in-process client may serve a request whose context is already
-	// done; a caller that gave up must not have its write applied.
+	// As in Txn: a done context fails the call, whichever client serves it.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,10 @@ package meta_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,10 +18,12 @@ import (
 // startEmbedded starts an embedded etcd in dir, logging into the test.
 func startEmbedded(t *testing.T, dir string) *meta.Embedded {
 	t.Helper()
+	out := &testOutput{w: t.Output()}
+	t.Cleanup(out.stop) // registered first, so it runs after Close below
 	start := time.Now()
 	e, err := meta.StartEmbedded(t.Context(), meta.EmbedConfig{
 		Dir:    dir,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Logger: slog.New(slog.NewTextHandler(out, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +40,30 @@ func startEmbedded(t *testing.T, dir string) *meta.Embedded {
 		}
 	})
 	return e
+}
+
+// testOutput passes etcd's log to the test until the test ends, then drops
+// it: the testing package panics on output after a test completes, and a
+// straggling etcd goroutine must not turn into a failure.
+type testOutput struct {
+	mu      sync.Mutex
+	w       io.Writer
+	stopped bool
+}
+
+func (o *testOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
+
+func (o *testOutput) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopped = true
 }
 
 func TestEtcd(t *testing.T) {
