@@ -6,8 +6,9 @@ package api
 // Each partition's data must be exactly one valid batch (INVALID_RECORD
 // otherwise, as Kafka requires since v3); a CRC mismatch or bad framing is
 // CORRUPT_MESSAGE; a batch over the topic's max.message.bytes is
-// MESSAGE_TOO_LARGE; CreateTime timestamps outside
-// message.timestamp.before/after.max.ms are INVALID_TIMESTAMP. acks=1 and
+// MESSAGE_TOO_LARGE; a zstd batch before v7 is UNSUPPORTED_COMPRESSION_TYPE;
+// CreateTime timestamps outside message.timestamp.before/after.max.ms are
+// INVALID_TIMESTAMP. acks=1 and
 // acks=-1 are both answered once the batch is durable in the WAL; acks=0 is
 // not answered, and as in Kafka an error closes the connection so the
 // client notices.
@@ -68,6 +69,9 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi, rp := range rt.Partitions {
 			sp := &st.Partitions[pi]
+			// Defaults first: a zero CurrentLeader would be sent (v10+)
+			// as a tagged field naming leader 0 at epoch 0.
+			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
 			fail := func(code int16, err error) {
 				sp.ErrorCode, failed = code, true
@@ -88,7 +92,22 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 				fail(code, nil)
 				continue
 			}
+			if t.Internal {
+				// As Kafka: clients may not write to internal topics.
+				fail(kerr.InvalidTopicException.Code, fmt.Errorf("Cannot append to internal topic %s", t.Name))
+				continue
+			}
+			if len(rp.Records) == 0 {
+				// Kafka: "must have at least one record batch".
+				fail(kerr.InvalidRecord.Code, errors.New("no record batch"))
+				continue
+			}
 			h, err := batch.Validate(rp.Records)
+			if err == nil && r.Version < 7 && h.Codec() == 4 {
+				// As Kafka: zstd needs Produce v7+ (KIP-110).
+				fail(kerr.UnsupportedCompressionType.Code, fmt.Errorf("produce v%d may not use zstd", r.Version))
+				continue
+			}
 			if err != nil {
 				code := kerr.CorruptMessage.Code
 				if errors.Is(err, batch.ErrInvalid) {

@@ -12,8 +12,8 @@ package api
 // Fetch sessions (KIP-227): Weir answers sessionless. A request that asks
 // for a new session (SessionID 0, epoch 0) gets SessionID 0 back, which
 // tells the client no session was created, so it keeps sending full
-// requests; an unknown session ID gets FETCH_SESSION_ID_NOT_FOUND and an
-// incremental epoch without a session INVALID_FETCH_SESSION_EPOCH.
+// requests; an incremental request (an unknown session ID, or an epoch
+// other than 0 and -1) gets FETCH_SESSION_ID_NOT_FOUND, as from Kafka.
 // Follower fetches (ReplicaID >= 0) are not served: Weir has no replicas.
 
 import (
@@ -34,12 +34,11 @@ func handleFetch(b *Broker, ctx context.Context, r *server.Request) server.Reply
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if r.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
+		// Epochs 0 (new session) and -1 (no session) ask for a full
+		// fetch; anything else names a session we never created, which
+		// Kafka answers with FETCH_SESSION_ID_NOT_FOUND.
+		if req.SessionID != 0 || (req.SessionEpoch != 0 && req.SessionEpoch != -1) {
 			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return server.Done(resp)
-		case req.SessionEpoch != 0 && req.SessionEpoch != -1:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 			return server.Done(resp)
 		}
 	}
@@ -139,6 +138,11 @@ func (b *Broker) fetchOnce(ctx context.Context, version int16, req *kmsg.FetchRe
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for pi, rp := range rt.Partitions {
 			sp := &st.Partitions[pi]
+			// Defaults first: zero DivergingEpoch, CurrentLeader and
+			// SnapshotID would be sent (v12+) as tagged fields, and a
+			// DivergingEpoch makes Java consumers drop the records
+			// and truncate.
+			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
@@ -151,8 +155,8 @@ func (b *Broker) fetchOnce(ctx context.Context, version int16, req *kmsg.FetchRe
 			}
 			limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
 			if limit <= 0 && total > 0 {
-				_, hw, _, _ := tg.p.Offsets()
-				sp.HighWatermark, sp.LastStableOffset = hw, hw
+				logStart, hw, _, _ := tg.p.Offsets()
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
 				continue
 			}
 			if total > 0 {

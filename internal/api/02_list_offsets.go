@@ -27,21 +27,31 @@ func init() { register(2, 0, 10, handleListOffsets) }
 func handleListOffsets(b *Broker, ctx context.Context, r *server.Request) server.Reply {
 	req := r.Body.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	// As Kafka, every occurrence of a partition named more than once in
+	// the request (even under repeated topics) is INVALID_REQUEST.
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	count := map[tp]int{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			count[tp{rt.Topic, rp.Partition}]++
+		}
+	}
 	return func() (kmsg.Response, error) {
 		for _, rt := range req.Topics {
 			t := b.eng.Topic(rt.Topic)
 			st := kmsg.ListOffsetsResponseTopic{Topic: rt.Topic}
-			seen := map[int32]bool{}
 			for _, rp := range rt.Partitions {
 				sp := kmsg.ListOffsetsResponseTopicPartition{Partition: rp.Partition, Timestamp: -1, Offset: -1, LeaderEpoch: -1}
 				p := partitionOf(t, rp.Partition)
 				switch {
-				case seen[rp.Partition]:
+				case count[tp{rt.Topic, rp.Partition}] > 1:
 					sp.ErrorCode = kerr.InvalidRequest.Code
 				case p == nil:
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				default:
-					seen[rp.Partition] = true
 					if err := p.CheckEpoch(rp.CurrentLeaderEpoch); err != nil {
 						sp.ErrorCode = errCode(err)
 						break

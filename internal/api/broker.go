@@ -21,6 +21,7 @@ import (
 
 	"github.com/weirdb/weir/internal/config"
 	"github.com/weirdb/weir/internal/engine"
+	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/server"
 )
 
@@ -71,7 +72,14 @@ type Broker struct {
 	log  *slog.Logger
 	host string
 	port int32
+	// groups is the group coordinator; nil until SetGroups, and group
+	// APIs answer COORDINATOR_NOT_AVAILABLE meanwhile.
+	groups *group.Coordinator
 }
+
+// SetGroups gives the API layer its group coordinator. Call it before
+// serving.
+func (b *Broker) SetGroups(c *group.Coordinator) { b.groups = c }
 
 // New returns the API layer for eng. advertise is the host:port clients are
 // told to connect to.
