@@ -3,15 +3,20 @@
 // Kafka), with the same franz-go client settings, and prints a Markdown
 // table.
 //
-//	go run ./bench/throughput -records 200000 -partitions 1,8 -runs 3
+//	go run ./bench/throughput -records 500000 -partitions 1,8 -runs 5 -out table.md
 //
 // Every run gets a fresh broker: Weir with its real defaults (file WAL,
 // filesystem object store, embedded etcd, all in a temporary data dir) or a
-// one-broker kfake cluster. A run creates the topic, produces -records
-// records of -size random bytes (acks=all, no compression, idempotence off,
-// as Weir has no InitProducerId yet), then reads them all back from the
-// start. With -runs > 1 the table shows the median of each column, and the
+// one-broker kfake cluster. A run creates the topic (replication factor 1),
+// produces -records records of -size random bytes with one client (acks=all,
+// no compression, idempotence off, as Weir has no InitProducerId yet,
+// -linger 10ms), checks that the end offsets add up, then reads everything
+// back from the start with one direct consumer. Targets alternate run by
+// run. With -runs > 1 the table shows the median of each column, and the
 // range of MiB/s.
+//
+// Brokers and clients share the process (and its GC); -cpuprofile profiles
+// all of it, so use it with -targets weir.
 package main
 
 import (
@@ -21,12 +26,15 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -36,16 +44,18 @@ import (
 )
 
 func main() {
+	exit := 0
+	defer func() { os.Exit(exit) }()
 	var (
-		records    = flag.Int("records", 200000, "records produced (and consumed) per run")
+		records    = flag.Int("records", 500000, "records produced (and consumed) per run")
 		size       = flag.Int("size", 1024, "record value size in bytes")
 		partsFlag  = flag.String("partitions", "1,8", "comma-separated partition counts")
 		targets    = flag.String("targets", "weir,kfake", "comma-separated targets: weir, kfake")
-		runs       = flag.Int("runs", 1, "runs per target and partition count; the table shows medians")
+		runs       = flag.Int("runs", 3, "runs per target and partition count; the table shows medians")
 		linger     = flag.Duration("linger", 10*time.Millisecond, "producer linger")
 		inflight   = flag.Int("inflight", 0, "max produce requests in flight per broker (0: franz-go default, 1 without idempotence)")
 		out        = flag.String("out", "", "also write the Markdown table to this file")
-		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the Weir runs (broker and client, same process) to this file")
+		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the whole run (brokers and clients share the process; use -targets weir to profile Weir alone)")
 		verbose    = flag.Bool("v", false, "log Weir at Info level (default Warn)")
 	)
 	flag.Parse()
@@ -87,29 +97,41 @@ func main() {
 		ClientOpts: clientOpts,
 	}
 
+	if *cpuprofile != "" {
+		defer startProfile(*cpuprofile)()
+	}
+	// Targets are interleaved run by run, so that a burst of background
+	// load on the machine hits both rather than one.
 	ctx := context.Background()
-	var rows []row
-	for _, t := range tgts {
-		var stopProfile func()
-		if t == "weir" && *cpuprofile != "" {
-			stopProfile = startProfile(*cpuprofile)
-		}
-		for _, p := range partitions {
-			var prod, cons []loadgen.Result
-			for i := range *runs {
+	type key struct {
+		target string
+		p      int
+	}
+	prod, cons := map[key][]loadgen.Result{}, map[key][]loadgen.Result{}
+	for _, p := range partitions {
+		for i := range *runs {
+			for _, t := range tgts {
 				o := base
 				o.Partitions = p
+				// Start each run from a collected heap: the previous
+				// broker's data must not tax this one's GC.
+				runtime.GC()
+				debug.FreeOSMemory()
 				pr, cr, err := runOnce(ctx, t, o, logger)
 				if err != nil {
 					log.Fatalf("%s, %d partitions, run %d: %v", t, p, i+1, err)
 				}
 				fmt.Fprintf(os.Stderr, "%s p=%d run %d: produce %v\n%s p=%d run %d: consume %v\n", t, p, i+1, pr, t, p, i+1, cr)
-				prod, cons = append(prod, pr), append(cons, cr)
+				k := key{t, p}
+				prod[k], cons[k] = append(prod[k], pr), append(cons[k], cr)
 			}
-			rows = append(rows, summarize(t, p, "produce", prod), summarize(t, p, "consume", cons))
 		}
-		if stopProfile != nil {
-			stopProfile()
+	}
+	var rows []row
+	for _, t := range tgts {
+		for _, p := range partitions {
+			k := key{t, p}
+			rows = append(rows, summarize(t, p, "produce", prod[k]), summarize(t, p, "consume", cons[k]))
 		}
 	}
 
@@ -117,7 +139,8 @@ func main() {
 	fmt.Print(table)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
-			log.Fatal(err)
+			log.Print(err)
+			exit = 1
 		}
 	}
 }
@@ -184,25 +207,59 @@ func runOnce(ctx context.Context, target string, o loadgen.Options, logger *slog
 	if prod, err = loadgen.Produce(ctx, o); err != nil {
 		return prod, cons, fmt.Errorf("produce: %w", err)
 	}
+	if err = checkEndOffsets(ctx, o); err != nil {
+		return prod, cons, err
+	}
 	if cons, err = loadgen.Consume(ctx, o); err != nil {
 		return prod, cons, fmt.Errorf("consume: %w", err)
+	}
+	if cons.Records != prod.Records || cons.Bytes != prod.Bytes {
+		return prod, cons, fmt.Errorf("consumed %d records (%d bytes), produced %d (%d bytes)", cons.Records, cons.Bytes, prod.Records, prod.Bytes)
 	}
 	return prod, cons, nil
 }
 
+// checkEndOffsets verifies that the partitions' end offsets add up to the
+// records acknowledged: none lost, none written twice.
+func checkEndOffsets(ctx context.Context, o loadgen.Options) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, o.Topic)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	var sum int64
+	var perr error
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Err != nil && perr == nil {
+			perr = fmt.Errorf("end offset of %s/%d: %w", e.Topic, e.Partition, e.Err)
+		}
+		sum += e.Offset
+	})
+	if perr != nil {
+		return perr
+	}
+	if sum != int64(o.Records) {
+		return fmt.Errorf("end offsets add up to %d after %d acknowledged records", sum, o.Records)
+	}
+	return nil
+}
+
 type row struct {
-	target      string
-	partitions  int
-	phase       string
-	records     int64
-	mbps        float64
-	mbpsMin     float64
-	mbpsMax     float64
-	rps         float64
-	p50, p99    time.Duration
-	hasLatency  bool
-	runs        int
-	durationMed time.Duration
+	target     string
+	partitions int
+	phase      string
+	records    int64
+	mbps       float64
+	mbpsMin    float64
+	mbpsMax    float64
+	rps        float64
+	p50, p99   time.Duration
+	hasLatency bool
+	runs       int
 }
 
 func median[T int64 | float64 | time.Duration](xs []T) T {
@@ -232,15 +289,14 @@ func summarize(target string, partitions int, phase string, rs []loadgen.Result)
 	mb := pick(func(r loadgen.Result) float64 { return r.MBPerSec })
 	return row{
 		target: target, partitions: partitions, phase: phase, runs: len(rs),
-		records:     rs[0].Records,
-		mbps:        median(mb),
-		mbpsMin:     slices.Min(mb),
-		mbpsMax:     slices.Max(mb),
-		rps:         median(pick(func(r loadgen.Result) float64 { return r.RecordsPerSec })),
-		p50:         median(pickD(func(r loadgen.Result) time.Duration { return r.Latency.P50 })),
-		p99:         median(pickD(func(r loadgen.Result) time.Duration { return r.Latency.P99 })),
-		hasLatency:  phase == "produce",
-		durationMed: median(pickD(func(r loadgen.Result) time.Duration { return r.Duration })),
+		records:    rs[0].Records,
+		mbps:       median(mb),
+		mbpsMin:    slices.Min(mb),
+		mbpsMax:    slices.Max(mb),
+		rps:        median(pick(func(r loadgen.Result) float64 { return r.RecordsPerSec })),
+		p50:        median(pickD(func(r loadgen.Result) time.Duration { return r.Latency.P50 })),
+		p99:        median(pickD(func(r loadgen.Result) time.Duration { return r.Latency.P99 })),
+		hasLatency: phase == "produce",
 	}
 }
 

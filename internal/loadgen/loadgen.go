@@ -118,9 +118,20 @@ func (o *Options) normalize() error {
 	return nil
 }
 
+// baseOpts are the options of every client, before ClientOpts. Admin and
+// consumer clients also get idempotence off when it is off, so that
+// producer options in ClientOpts that require it off still validate.
+func (o *Options) baseOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...)}
+	if !o.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	return opts
+}
+
 // producerOpts maps Options to kgo options.
 func (o *Options) producerOpts() ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DefaultProduceTopic(o.Topic)}
+	opts := append(o.baseOpts(), kgo.DefaultProduceTopic(o.Topic))
 	switch strings.ToLower(o.Acks) {
 	case "", "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -153,9 +164,6 @@ func (o *Options) producerOpts() ([]kgo.Opt, error) {
 	case o.Linger < 0:
 		opts = append(opts, kgo.ProducerLinger(0))
 	}
-	if !o.Idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite())
-	}
 	return append(opts, o.ClientOpts...), nil
 }
 
@@ -165,7 +173,7 @@ func CreateTopic(ctx context.Context, o Options) error {
 	if err := o.normalize(); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, o.ClientOpts...)...)
+	cl, err := kgo.NewClient(append(o.baseOpts(), o.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("loadgen: client: %w", err)
 	}
@@ -286,8 +294,8 @@ func Consume(ctx context.Context, o Options) (Result, error) {
 	if err := o.normalize(); err != nil {
 		return Result{}, err
 	}
-	base := []kgo.Opt{kgo.SeedBrokers(o.Brokers...)}
-	adminCl, err := kgo.NewClient(append(base, o.ClientOpts...)...)
+	base := o.baseOpts()
+	adminCl, err := kgo.NewClient(slices.Concat(base, o.ClientOpts)...)
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: client: %w", err)
 	}
