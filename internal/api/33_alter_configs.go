@@ -33,30 +33,20 @@ func handleAlterConfigs(b *Broker, ctx context.Context, r *server.Request) serve
 	// Altering writes metadata: do it off the connection's read loop.
 	return func() (kmsg.Response, error) {
 		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		count := make(map[configResource]int, len(req.Resources))
-		for _, rr := range req.Resources {
-			count[configResource{rr.ResourceType, rr.ResourceName}]++
-		}
-		answered := make(map[configResource]bool, len(req.Resources))
-		for i := range req.Resources {
+		forEachResource(len(req.Resources), func(i int) configResource {
+			return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
+		}, func(i int, dup bool) {
 			rr := &req.Resources[i]
-			key := configResource{rr.ResourceType, rr.ResourceName}
-			if answered[key] {
-				continue
-			}
-			answered[key] = true
 			st := kmsg.NewAlterConfigsResponseResource()
 			st.ResourceType = rr.ResourceType
 			st.ResourceName = rr.ResourceName
-			var err error
-			if count[key] > 1 {
-				err = adminErrf(kerr.InvalidRequest, "Duplicate resource.")
-			} else {
+			err := errDuplicateResource
+			if !dup {
 				err = b.alterConfigs(ctx, rr, req.ValidateOnly)
 			}
 			st.ErrorCode, st.ErrorMessage = adminError(err)
 			resp.Resources = append(resp.Resources, st)
-		}
+		})
 		return resp, nil
 	}
 }
@@ -108,4 +98,25 @@ func (b *Broker) alterableTopic(name string) (*engine.Topic, error) {
 		return nil, adminErrf(kerr.UnknownTopicOrPartition, "Topic '%s' does not exist.", name)
 	}
 	return t, nil
+}
+
+var errDuplicateResource error = adminErrf(kerr.InvalidRequest, "Duplicate resource.")
+
+// forEachResource calls fn once per distinct resource of a config request,
+// in request order; dup is set when the request names the resource more
+// than once, which Kafka answers with INVALID_REQUEST.
+func forEachResource(n int, key func(i int) configResource, fn func(i int, dup bool)) {
+	count := make(map[configResource]int, n)
+	for i := 0; i < n; i++ {
+		count[key(i)]++
+	}
+	answered := make(map[configResource]bool, n)
+	for i := 0; i < n; i++ {
+		k := key(i)
+		if answered[k] {
+			continue
+		}
+		answered[k] = true
+		fn(i, count[k] > 1)
+	}
 }

@@ -20,7 +20,6 @@ package api
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirdb/weir/internal/config"
@@ -35,30 +34,20 @@ func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, r *server.Req
 	// Altering writes metadata: do it off the connection's read loop.
 	return func() (kmsg.Response, error) {
 		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		count := make(map[configResource]int, len(req.Resources))
-		for _, rr := range req.Resources {
-			count[configResource{rr.ResourceType, rr.ResourceName}]++
-		}
-		answered := make(map[configResource]bool, len(req.Resources))
-		for i := range req.Resources {
+		forEachResource(len(req.Resources), func(i int) configResource {
+			return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
+		}, func(i int, dup bool) {
 			rr := &req.Resources[i]
-			key := configResource{rr.ResourceType, rr.ResourceName}
-			if answered[key] {
-				continue
-			}
-			answered[key] = true
 			st := kmsg.NewIncrementalAlterConfigsResponseResource()
 			st.ResourceType = rr.ResourceType
 			st.ResourceName = rr.ResourceName
-			var err error
-			if count[key] > 1 {
-				err = adminErrf(kerr.InvalidRequest, "Duplicate resource.")
-			} else {
+			err := errDuplicateResource
+			if !dup {
 				err = b.incrementalAlterConfigs(ctx, rr, req.ValidateOnly)
 			}
 			st.ErrorCode, st.ErrorMessage = adminError(err)
 			resp.Resources = append(resp.Resources, st)
-		}
+		})
 		return resp, nil
 	}
 }

@@ -160,13 +160,19 @@ func (a *Appended) Wait(ctx context.Context) error {
 // for room until ctx ends (back-pressure on producers).
 func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logAppendTime bool) (*Appended, error) {
 	e := p.e
-	for e.pendingBytes.Load() > e.cfg.MaxPendingBytes {
+	for {
+		// Take the signal's channel before checking, so that an upload
+		// making room between the check and the wait is not missed.
+		space := e.space.C()
+		if e.pendingBytes.Load() <= e.cfg.MaxPendingBytes {
+			break
+		}
 		if e.walFailed.Load() {
 			return nil, ErrStorage
 		}
 		e.kick(e.uploadKick)
 		select {
-		case <-e.space.C():
+		case <-space:
 		case <-ctx.Done():
 			return nil, ErrTimeout
 		case <-e.stop:

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,7 +37,10 @@ func (e *Engine) ApplyRetention(ctx context.Context) {
 		if !strings.Contains(e.Config(t, "cleanup.policy"), "delete") {
 			continue
 		}
-		retMs, _ := strconv.ParseInt(e.Config(t, "retention.ms"), 10, 64)
+		retMs, err := strconv.ParseInt(e.Config(t, "retention.ms"), 10, 64)
+		if err != nil {
+			retMs = -1 // unset or unparsable: no time limit, not 0 ms
+		}
 		retBytes, err := strconv.ParseInt(e.Config(t, "retention.bytes"), 10, 64)
 		if err != nil {
 			retBytes = -1
@@ -97,6 +101,26 @@ func (e *Engine) DeleteRecords(ctx context.Context, p *Partition, offset int64) 
 func (e *Engine) advanceLogStart(ctx context.Context, p *Partition, newStart int64) (int64, error) {
 	e.metaMu.Lock()
 	defer e.metaMu.Unlock()
+	ls, err := e.advanceLogStartLocked(ctx, p, newStart)
+	if errors.Is(err, ErrConcurrentMetadata) {
+		// Our cached state revision may be stale (say, an upload commit
+		// landed but its reply was lost): re-read the state, adopting
+		// what was committed, and try once more if we still own p.
+		epoch := p.Epoch()
+		if rerr := e.reloadStatesLocked(ctx, []*uploadItem{{p: p}}); rerr != nil {
+			return 0, err
+		}
+		p.mu.Lock()
+		owned := p.state.Owner == e.cfg.NodeID && p.state.Epoch == epoch
+		p.mu.Unlock()
+		if owned {
+			ls, err = e.advanceLogStartLocked(ctx, p, newStart)
+		}
+	}
+	return ls, err
+}
+
+func (e *Engine) advanceLogStartLocked(ctx context.Context, p *Partition, newStart int64) (int64, error) {
 	p.mu.Lock()
 	if p.deleted {
 		p.mu.Unlock()
