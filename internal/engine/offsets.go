@@ -40,6 +40,9 @@ func (p *Partition) scanBatches(ctx context.Context, from int64, skipRange func(
 			if h.LastOffset() < from {
 				continue
 			}
+			if tailStart >= 0 && h.BaseOffset >= tailStart {
+				break // the log cache below serves the rest
+			}
 			if err := fn(h, raw); err != nil {
 				return err
 			}
@@ -99,32 +102,26 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 }
 
 // MaxTimestamp returns the offset and timestamp of the earliest record
-// holding the partition's largest timestamp (ListOffsets -3, KIP-734), or
-// -1s when the partition is empty.
+// holding the largest timestamp at or after the log start offset
+// (ListOffsets -3, KIP-734), or -1s when the partition is empty.
 func (p *Partition) MaxTimestamp(ctx context.Context) (offset, timestamp int64, epoch int32, err error) {
 	logStart, _, _, _ := p.Offsets()
-	best := int64(-1)
-	var bestRaw []byte
-	var bestHdr batch.Header
-	err = p.scanBatches(ctx, logStart, func(r rangeRecord) bool { return r.MaxTs <= best }, func(h batch.Header, raw []byte) error {
-		if !h.IsControl() && h.MaxTimestamp > best {
-			best, bestRaw, bestHdr = h.MaxTimestamp, raw, h
+	offset, timestamp, epoch = -1, -1, -1
+	err = p.scanBatches(ctx, logStart, func(r rangeRecord) bool { return r.MaxTs <= timestamp }, func(h batch.Header, raw []byte) error {
+		if h.IsControl() || h.MaxTimestamp <= timestamp {
+			return nil
 		}
-		return nil
+		// The header's max may belong to a record below the log start
+		// (a batch cut by DeleteRecords), so look at the records.
+		return batch.Records(raw, func(r batch.Record) bool {
+			if r.Offset >= logStart && r.Timestamp > timestamp {
+				offset, timestamp, epoch = r.Offset, r.Timestamp, h.LeaderEpoch
+			}
+			return true
+		})
 	})
-	if err != nil || bestRaw == nil {
+	if err != nil {
 		return -1, -1, -1, err
 	}
-	offset = -1
-	err = batch.Records(bestRaw, func(r batch.Record) bool {
-		if r.Timestamp == best && r.Offset >= logStart {
-			offset = r.Offset
-			return false
-		}
-		return true
-	})
-	if offset < 0 {
-		offset = bestHdr.LastOffset()
-	}
-	return offset, best, bestHdr.LeaderEpoch, err
+	return offset, timestamp, epoch, nil
 }

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
 
 	"github.com/weirdb/weir/internal/batch"
+	"github.com/weirdb/weir/internal/storage/objstore"
 )
 
 // cachedBatch is one record batch held in memory: every batch not yet
@@ -44,6 +46,7 @@ type Partition struct {
 	ranges   []rangeRecord
 	tail     []*cachedBatch
 	deleted  bool
+	fenced   bool // another broker owns the partition now
 }
 
 func newPartition(e *Engine, t *Topic, index int32) *Partition {
@@ -192,6 +195,10 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 		p.mu.Unlock()
 		return nil, ErrPartitionDeleted
 	}
+	if p.fenced {
+		p.mu.Unlock()
+		return nil, ErrNotLeader
+	}
 	entry := encodeWALEntry(p.id, p.index, p.state.Epoch, raw)
 	data := entry[walEntryHeader:]
 	base := p.leo
@@ -317,6 +324,13 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 	for _, r := range ranges {
 		block, err := p.e.readBlock(ctx, r)
 		if err != nil {
+			// Retention or DeleteRecords may have removed the object
+			// since we looked the range up.
+			if errors.Is(err, objstore.ErrNotExist) {
+				if logStart, _, _, _ := p.Offsets(); offset < logStart {
+					return res, ErrOffsetOutOfRange
+				}
+			}
 			return res, err
 		}
 		it := batch.NewIter(block)

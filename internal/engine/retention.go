@@ -34,9 +34,10 @@ func (e *Engine) retentionLoop() {
 func (e *Engine) ApplyRetention(ctx context.Context) {
 	now := e.cfg.Now().UnixMilli()
 	for _, t := range e.Topics() {
-		if !strings.Contains(e.Config(t, "cleanup.policy"), "delete") {
-			continue
-		}
+		// Compacted topics keep their data (key compaction does not
+		// exist yet), but ranges already below the log start offset are
+		// dropped whatever the policy.
+		deletePolicy := strings.Contains(e.Config(t, "cleanup.policy"), "delete")
 		retMs, err := strconv.ParseInt(e.Config(t, "retention.ms"), 10, 64)
 		if err != nil {
 			retMs = -1 // unset or unparsable: no time limit, not 0 ms
@@ -67,7 +68,7 @@ func (e *Engine) ApplyRetention(ctx context.Context) {
 				}
 				expired := retMs >= 0 && r.MaxTs < now-retMs
 				oversize := retBytes >= 0 && total-r.Len >= retBytes
-				if !expired && !oversize {
+				if !deletePolicy || !expired && !oversize {
 					break
 				}
 				total -= r.Len

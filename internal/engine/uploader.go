@@ -75,7 +75,7 @@ func (e *Engine) uploadOnce(ctx context.Context) (int, error) {
 			break
 		}
 		p.mu.Lock()
-		if p.deleted {
+		if p.deleted || p.fenced {
 			p.mu.Unlock()
 			continue
 		}
@@ -159,7 +159,7 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 		p := it.p
 		en := entries[i]
 		p.mu.Lock()
-		if p.deleted || p.state.Next != it.first {
+		if p.deleted || p.fenced || p.state.Next != it.first {
 			p.mu.Unlock()
 			continue
 		}
@@ -227,7 +227,14 @@ func (e *Engine) reloadStatesLocked(ctx context.Context, items []*uploadItem) er
 			return fmt.Errorf("decode state of %s: %w", p, err)
 		}
 		if st.Owner != e.cfg.NodeID || st.Epoch != p.Epoch() {
+			// Another owner took the partition: stop writing to it, and
+			// never adopt its state, or our next commit would pass the
+			// revision check on its behalf.
 			e.log.Error("partition fenced by another owner", "partition", p.String(), "owner", st.Owner, "epoch", st.Epoch)
+			p.mu.Lock()
+			p.fenced = true
+			p.mu.Unlock()
+			continue
 		}
 		var adopted []rangeRecord
 		p.mu.Lock()

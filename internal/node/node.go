@@ -17,6 +17,7 @@ import (
 	"github.com/weirdb/weir/internal/api"
 	"github.com/weirdb/weir/internal/config"
 	"github.com/weirdb/weir/internal/engine"
+	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/meta"
 	"github.com/weirdb/weir/internal/server"
 	"github.com/weirdb/weir/internal/storage/objstore"
@@ -44,6 +45,7 @@ type Node struct {
 	ln     net.Listener
 	srv    *server.Server
 	eng    *engine.Engine
+	groups *group.Coordinator
 	closes []func() error // in start order; run in reverse
 	served chan error
 }
@@ -111,11 +113,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		TopicConfig: func(set map[string]string, name string) string {
 			return config.TopicValue(set, cfg, name)
 		},
-		UploadInterval:         cfg.Duration("weir.upload.interval.ms"),
-		UploadBytes:            cfg.Long("weir.upload.bytes"),
-		MaxPendingBytes:        cfg.Long("weir.pending.max.bytes"),
-		LogCacheBytes:          cfg.Long("weir.log.cache.bytes"),
-		BlockCacheBytes:        cfg.Long("weir.block.cache.bytes"),
+		UploadInterval:  cfg.Duration("weir.upload.interval.ms"),
+		UploadBytes:     cfg.Long("weir.upload.bytes"),
+		MaxPendingBytes: cfg.Long("weir.pending.max.bytes"),
+		// 0 turns a cache off; the engine reads 0 as "default", and a
+		// 1-byte cache holds nothing.
+		LogCacheBytes:          max(cfg.Long("weir.log.cache.bytes"), 1),
+		BlockCacheBytes:        max(cfg.Long("weir.block.cache.bytes"), 1),
 		RetentionCheckInterval: cfg.Duration("log.retention.check.interval.ms"),
 		OrphanSweepInterval:    cfg.Duration("weir.orphan.sweep.interval.ms"),
 		OrphanGrace:            cfg.Duration("weir.orphan.grace.ms"),
@@ -129,6 +133,23 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		defer cancel()
 		return eng.Close(ctx)
 	})
+
+	// The group coordinator keeps its state in __consumer_offsets, so it
+	// starts after the engine and stops before it.
+	n.groups, err = group.Start(ctx, group.Config{
+		Storage:               group.EngineStorage(n.eng),
+		Partitions:            int32(cfg.Int("offsets.topic.num.partitions")),
+		MinSessionTimeout:     cfg.Duration("group.min.session.timeout.ms"),
+		MaxSessionTimeout:     cfg.Duration("group.max.session.timeout.ms"),
+		InitialRebalanceDelay: cfg.Duration("group.initial.rebalance.delay.ms"),
+		OffsetsRetention:      cfg.Duration("offsets.retention.minutes"),
+		Logger:                o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start group coordinator: %w", err)
+	}
+	groups := n.groups
+	n.closes = append(n.closes, func() error { groups.Stop(); return nil })
 
 	n.ln, err = net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -146,6 +167,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.ln.Close()
 		return nil, err
 	}
+	h.SetGroups(n.groups)
 	n.srv = server.New(server.Config{
 		MaxRequestBytes: cfg.SocketRequestMaxBytes(),
 		IdleTimeout:     cfg.Duration("connections.max.idle.ms"),
@@ -213,6 +235,11 @@ func (n *Node) Engine() *engine.Engine { return n.eng }
 // holds and stops every component.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
+	if n.groups != nil {
+		// First, so JoinGroup and SyncGroup requests parked in
+		// rebalances are answered and do not hold up the shutdown.
+		n.groups.Stop()
+	}
 	if n.srv != nil {
 		if err := n.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown server: %w", err))
