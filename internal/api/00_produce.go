@@ -1,7 +1,7 @@
 package api
 
 // Produce, versions 3-13 (record batch magic 2 only; v13 addresses topics
-// by ID).
+// by ID). ApiVersions advertises 0-13, as Kafka 4 does; see init.
 //
 // Each partition's data must be exactly one valid batch (INVALID_RECORD
 // otherwise, as Kafka requires since v3); a CRC mismatch or bad framing is
@@ -35,7 +35,18 @@ import (
 	"github.com/weirdb/weir/internal/server"
 )
 
-func init() { register(0, 3, 13, handleProduce) }
+func init() {
+	register(0, 3, 13, handleProduce)
+	// As Kafka 4 does (KAFKA-18659): ApiVersions reports Produce from v0,
+	// because librdkafka before 2.8 sends gzip, snappy and lz4 batches
+	// uncompressed to a broker whose Produce range does not start at 0.
+	// Clients pick the highest common version, so v0-2 are never chosen;
+	// a v0-2 request is refused like any unsupported version (the
+	// connection is closed).
+	e := apis[0]
+	e.advertisedMin = 0
+	apis[0] = e
+}
 
 type pendingProduce struct {
 	t, p int // indexes into the response

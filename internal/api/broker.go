@@ -29,7 +29,10 @@ type handlerFunc func(b *Broker, ctx context.Context, r *server.Request) server.
 
 type apiEntry struct {
 	min, max int16
-	fn       handlerFunc
+	// advertisedMin, when below min, is the minimum ApiVersions reports
+	// although requests below min are refused (see 00_produce.go).
+	advertisedMin int16
+	fn            handlerFunc
 }
 
 // apis is filled by init functions only, then read-only.
@@ -46,7 +49,7 @@ func register(key, min, max int16, fn handlerFunc) {
 	if m := req.MaxVersion(); max > m {
 		max = m
 	}
-	apis[key] = apiEntry{min: min, max: max, fn: fn}
+	apis[key] = apiEntry{min: min, max: max, advertisedMin: min, fn: fn}
 }
 
 // Versions lists the supported version range of every API, by key.
@@ -59,7 +62,7 @@ func Versions() []kmsg.ApiVersionsResponseApiKey {
 	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(keys))
 	for _, k := range keys {
 		a := apis[k]
-		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.min, MaxVersion: a.max})
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.advertisedMin, MaxVersion: a.max})
 	}
 	return out
 }

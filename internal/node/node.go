@@ -51,7 +51,7 @@ type Node struct {
 }
 
 // Start starts a broker and returns once it accepts connections.
-func Start(ctx context.Context, o Options) (n *Node, err error) {
+func Start(ctx context.Context, o Options) (_ *Node, err error) {
 	if o.Config == nil {
 		o.Config = config.Default()
 	}
@@ -65,7 +65,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		o.Listen = "127.0.0.1:9092"
 	}
 	cfg := o.Config
-	n = &Node{log: o.Logger, served: make(chan error, 1)}
+	n := &Node{log: o.Logger, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.closeAll()
@@ -230,6 +230,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 
 // Engine exposes the storage engine, for tests.
 func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// Groups exposes the group coordinator, for tests.
+func (n *Node) Groups() *group.Coordinator { return n.groups }
 
 // Close stops accepting, answers in-flight requests, uploads what the WAL
 // holds and stops every component.
