@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/weirdb/weir/internal/meta"
 	"github.com/weirdb/weir/internal/node"
 	"github.com/weirdb/weir/internal/node/nodetest"
+	"github.com/weirdb/weir/internal/storage/objstore"
+	"github.com/weirdb/weir/internal/storage/wal"
 )
 
 // grSets make rebalances fast: no initial delay, short sessions allowed.
@@ -57,9 +58,11 @@ type grSeen struct {
 
 func newGRSeen() *grSeen { return &grSeen{n: map[[2]int64]int{}, by: map[string]int{}} }
 
-func (s *grSeen) add(who string, r *kgo.Record) {
+func (s *grSeen) add(who string, r *kgo.Record) { s.addAt(who, r.Partition, r.Offset) }
+
+func (s *grSeen) addAt(who string, partition int32, offset int64) {
 	s.mu.Lock()
-	s.n[[2]int64{int64(r.Partition), r.Offset}]++
+	s.n[[2]int64{int64(partition), offset}]++
 	s.by[who]++
 	s.mu.Unlock()
 }
@@ -208,7 +211,27 @@ func grWait(t testing.TB, what string, cond func() bool) {
 func grStart(t testing.TB, sets ...string) (*node.Node, *kadm.Client) {
 	t.Helper()
 	n := nodetest.Start(t, nodetest.Options{Sets: append(slices.Clone(grSets), sets...)})
+	grLoaded(t, n)
 	return n, nodetest.Admin(t, n.Addr())
+}
+
+// grBroker starts a broker for raw protocol tests, its groups loaded.
+func grBroker(t testing.TB) (*node.Node, string) {
+	t.Helper()
+	n, addr := ptBroker(t, grSets...)
+	grLoaded(t, n)
+	return n, addr
+}
+
+// grLoaded waits until the broker's group coordinator has loaded
+// __consumer_offsets; until then, group requests are answered
+// COORDINATOR_LOAD_IN_PROGRESS (which clients retry, but raw requests
+// would see).
+func grLoaded(t testing.TB, n *node.Node) {
+	t.Helper()
+	if err := n.Groups().WaitLoaded(grCtx(t)); err != nil {
+		t.Fatalf("group coordinator: %v", err)
+	}
 }
 
 // TestGroupFranzConsumers runs a group of franz-go consumers over a
@@ -314,7 +337,130 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	return true
 }
 
-var (
-	_ = kerr.UnknownMemberID
-	_ = kmsg.NewPtrJoinGroupRequest
-)
+// TestGroupFranzStatic: static members (group.instance.id) restart
+// without a rebalance and keep their partitions; one that stays away is
+// removed when its session ends.
+func TestGroupFranzStatic(t *testing.T) {
+	t.Parallel()
+	n, adm := grStart(t)
+	addr := n.Addr()
+	const topic, group, parts = "static-events", "static-workers", 4
+	if _, err := adm.CreateTopic(grCtx(t), parts, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	seen := newGRSeen()
+	grProduce(t, addr, topic, parts, 10, "a")
+	a := grConsume(t, addr, group, topic, "a", seen, kgo.CooperativeStickyBalancer(), kgo.InstanceID("inst-a"))
+	assigned := func(instance string) (string, []int32) {
+		dg, err := adm.DescribeGroups(grCtx(t), group)
+		if err != nil || dg[group].State != "Stable" {
+			return "", nil
+		}
+		for _, m := range dg[group].Members {
+			if m.InstanceID != nil && *m.InstanceID == instance {
+				if ca, ok := m.Assigned.AsConsumer(); ok && len(ca.Topics) == 1 {
+					return m.MemberID, ca.Topics[0].Partitions
+				}
+			}
+		}
+		return "", nil
+	}
+	// a leads. (A restarted static leader that balances with kgo's
+	// KIP-814 workaround may find the stored plan stale and rebalance,
+	// as it would against Kafka.)
+	grWait(t, "a to lead the group", func() bool {
+		_, p := assigned("inst-a")
+		return len(p) == parts
+	})
+	b := grConsume(t, addr, group, topic, "b", seen, kgo.CooperativeStickyBalancer(), kgo.InstanceID("inst-b"))
+	var bID string
+	var bParts []int32
+	grWait(t, "both static members assigned", func() bool {
+		_, ap := assigned("inst-a")
+		bID, bParts = assigned("inst-b")
+		return len(ap) > 0 && len(bParts) > 0 && len(ap)+len(bParts) == parts
+	})
+	_, gen := a.cl.GroupMetadata()
+
+	// b restarts: a static member does not leave on close.
+	b.stop()
+	b.cl.Close()
+	b2 := grConsume(t, addr, group, topic, "b2", seen, kgo.CooperativeStickyBalancer(), kgo.InstanceID("inst-b"))
+	grWait(t, "b's restart to take its place", func() bool {
+		id, p := assigned("inst-b")
+		return id != "" && id != bID && slices.Equal(p, bParts)
+	})
+	grProduce(t, addr, topic, parts, 10, "b")
+	grWait(t, "everything consumed", func() bool { return len(seen.missing(grEnd(t, adm, topic))) == 0 })
+	if _, g := a.cl.GroupMetadata(); g != gen {
+		t.Fatalf("generation %d after a static restart, was %d: a rebalance happened", g, gen)
+	}
+
+	// b goes away for good: its session (1.5s) ends and a takes over.
+	b2.stop()
+	b2.cl.Close()
+	grWait(t, "a to own every partition", func() bool {
+		_, p := assigned("inst-a")
+		return len(p) == parts
+	})
+	if _, g := a.cl.GroupMetadata(); g <= gen {
+		t.Fatalf("generation %d after b left, was %d", g, gen)
+	}
+}
+
+// TestGroupRestartKeepsOffsets: committed offsets and groups survive a
+// broker restart on the same storage, and consumers resume from them.
+func TestGroupRestartKeepsOffsets(t *testing.T) {
+	t.Parallel()
+	w, store, kv := wal.NewMemory(), objstore.NewMemory(), meta.NewMemory()
+	opts := nodetest.Options{Sets: grSets, WAL: w, Store: store, Meta: kv}
+	n1 := nodetest.Start(t, opts)
+	grLoaded(t, n1)
+	adm := nodetest.Admin(t, n1.Addr())
+	const topic, group, parts = "restart-events", "restart-workers", 3
+	if _, err := adm.CreateTopic(grCtx(t), parts, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	grProduce(t, n1.Addr(), topic, parts, 20, "a")
+	seen := newGRSeen()
+	a := grConsume(t, n1.Addr(), group, topic, "a", seen, kgo.RangeBalancer())
+	grWait(t, "a to consume everything", func() bool { return len(seen.missing(grEnd(t, adm, topic))) == 0 })
+	a.stop()
+	if err := a.cl.CommitUncommittedOffsets(grCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a.cl.Close()
+	if _, err := adm.CommitOffsets(grCtx(t), "simple", offsetsFor(topic, 1, 7)); err != nil {
+		t.Fatal(err)
+	}
+	end := grEnd(t, adm, topic)
+	if err := n1.Close(grCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	opts.WAL = w.Reopen()
+	n2 := nodetest.Start(t, opts)
+	grLoaded(t, n2)
+	adm = nodetest.Admin(t, n2.Addr())
+	if got := grCommitted(t, adm, group, topic); !mapsEqual(got, end) {
+		t.Fatalf("committed after restart %v, want %v", got, end)
+	}
+	if got := grCommitted(t, adm, "simple", topic); !mapsEqual(got, map[int32]int64{1: 7}) {
+		t.Fatalf("simple group after restart: %v", got)
+	}
+	dg, err := adm.DescribeGroups(grCtx(t), group)
+	if err != nil || dg[group].State != "Empty" || dg[group].ProtocolType != "consumer" {
+		t.Fatalf("group after restart: %+v %v", dg[group], err)
+	}
+	resumed := newGRSeen()
+	grConsume(t, n2.Addr(), group, topic, "b", resumed, kgo.RangeBalancer())
+	grProduce(t, n2.Addr(), topic, parts, 3, "b")
+	grWait(t, "b to consume the new records", func() bool { return resumed.count("b") >= parts*3 })
+	resumed.mu.Lock()
+	defer resumed.mu.Unlock()
+	for k := range resumed.n {
+		if k[1] < end[int32(k[0])] {
+			t.Errorf("b consumed %d@%d, committed before the restart", k[0], k[1])
+		}
+	}
+}
