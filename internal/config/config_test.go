@@ -110,7 +110,7 @@ func TestBrokerDefaults(t *testing.T) {
 		"weir.wal.kind":                       "file",
 		"weir.wal.segment.bytes":              "67108864",
 		"weir.wal.max.queued.bytes":           "67108864",
-		"weir.upload.interval.ms":             "250",
+		"weir.upload.interval.ms":             "1000",
 		"weir.upload.bytes":                   "8388608",
 		"weir.pending.max.bytes":              "268435456",
 		"weir.log.cache.bytes":                "268435456",
