@@ -16,9 +16,19 @@ package api
 // Deviations: batches are stored exactly as sent, so a topic
 // compression.type other than "producer" is not applied (no recompression);
 // timestamps are checked against the batch's first and max timestamps, not
-// every record's. Idempotent and transactional batches are stored without
-// sequence checks until InitProducerId exists (it is not advertised, so
-// clients do not send them).
+// every record's.
+//
+// Idempotent batches (a producer id from InitProducerId) are checked
+// against the partition's producer state as Kafka 3.x/4.x check them: a
+// retry of one of the producer's last 5 batches is answered with the
+// original's base offset and no error (log append time -1, as Kafka);
+// OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH as Kafka (and,
+// as Kafka 4.5 will, KAFKA-15591, OUT_OF_ORDER_SEQUENCE_NUMBER for an
+// unknown producer not starting at sequence 0 in a partition that never
+// held a record); a producer id with a negative base sequence is
+// INVALID_RECORD. There are
+// no transactions: a transactional batch is INVALID_TXN_STATE, what Kafka
+// answers for a partition not added to a transaction.
 
 import (
 	"context"
@@ -128,6 +138,15 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 				fail(code, err)
 				continue
 			}
+			if h.IsTransactional() {
+				fail(kerr.InvalidTxnState.Code, errors.New("transactions are not supported by this broker yet"))
+				continue
+			}
+			if h.ProducerID >= 0 && h.BaseSequence < 0 {
+				// As Kafka's LogValidator.
+				fail(kerr.InvalidRecord.Code, fmt.Errorf("invalid sequence number %d in record batch with producer id %d", h.BaseSequence, h.ProducerID))
+				continue
+			}
 			if max, _ := strconv.Atoi(b.eng.Config(t, "max.message.bytes")); len(rp.Records) > max {
 				fail(kerr.MessageTooLarge.Code, fmt.Errorf("batch of %d bytes is larger than max.message.bytes %d", len(rp.Records), max))
 				continue
@@ -140,7 +159,14 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 				}
 			}
 			a, err := p.Append(wctx, rp.Records, h, logAppendTime)
-			if err != nil {
+			switch {
+			case errors.Is(err, engine.ErrOutOfOrderSequence):
+				fail(kerr.OutOfOrderSequenceNumber.Code, err)
+				continue
+			case errors.Is(err, engine.ErrInvalidProducerEpoch):
+				fail(kerr.InvalidProducerEpoch.Code, err)
+				continue
+			case err != nil:
 				fail(errCode(err), nil)
 				continue
 			}

@@ -15,6 +15,40 @@
 // orphan sweep after weir.orphan.grace.ms; a crash between commit and trim
 // leaves WAL entries whose offsets are already committed, skipped on replay.
 //
+// # Producer state (idempotent producers)
+//
+// Each partition keeps, per producer id, its epoch, the timestamp of its
+// last batch and its last 5 batches (first and last sequence, first and
+// last offset): Kafka's ProducerStateManager, with Kafka's sequence and
+// epoch rules (producers.go). Append checks a batch with a producer id
+// under the append lock, before it gets offsets: a retried duplicate is
+// answered with the original's offsets (once the original is durable),
+// never appended twice. Idle producers are forgotten after
+// producer.id.expiration.ms, by the retention loop.
+//
+// Two copies are kept: the live state, after every appended batch, and
+// the upload state, as of the partition's upload point (state.Next). The
+// uploader advances the upload state with the batches it commits and,
+// every ProducerSnapshotBytes (or ProducerSnapshotInterval) of a
+// partition's uploads, PUTs a snapshot of it (format in prodsnap.go) to
+// snap/<topic id hex>/<partition %010d>/<offset %020d>-<random hex>.snap
+// before the commit, and names it in the partition state (psnap, psnapAt)
+// in the same transaction that commits the ranges; the snapshot it
+// replaces becomes garbage in that transaction. When uploaded batches with
+// producer ids are committed without a snapshot, the state records the
+// first one's offset (preplay).
+//
+// Recovery (Open, after kill -9 or not): load the snapshot, replay the
+// producer ids of uploaded batches from preplay to the upload point
+// (reading only those objects' blocks), then the WAL replay applies the
+// batches not yet uploaded. Snapshots only ever hold committed, durable
+// batches, and every durable batch is either below the upload point (in
+// objects) or in the WAL, so the rebuilt state is exactly that of the
+// durable log: a batch acknowledged before a crash and retried after it is
+// still recognised as a duplicate. A lost snapshot PUT only means a longer
+// replay. (Key compaction, when it rewrites objects, must write a snapshot
+// first or keep each producer's last batch, as Kafka's cleaner does.)
+//
 // # WAL entry format
 //
 // Every WAL entry is one record batch with its partition:
@@ -33,12 +67,15 @@
 //	cluster/id                               the cluster ID (22-char base64)
 //	topics/<name>                            topicRecord JSON: ID, partition count, configs
 //	parts/<topic id hex>/<partition %010d>   partState JSON: owner, epoch, epoch history,
-//	                                         log start offset, next offset to upload
+//	                                         log start offset, next offset to upload,
+//	                                         producer snapshot (see above)
 //	objs/<topic id hex>/<partition %010d>/<first offset %020d>
 //	                                         rangeRecord JSON: object key, first and last
 //	                                         offset, max timestamp, block position, length, CRC
 //	gc/<object key>                          an object that lost its last reference
 //	                                         (retention, DeleteRecords, topic deletion)
+//	producer-ids/next                        the next producer id not yet reserved
+//	                                         (decimal; brokers reserve blocks of 1000 by CAS)
 //
 // Object keys are data/<node id %010d>/<unix ms %013d>-<sequence %08d>-<random hex>.obj,
 // unique and never overwritten; their format is documented in package objfmt.

@@ -43,6 +43,15 @@ type Config struct {
 	OrphanSweepInterval    time.Duration
 	OrphanGrace            time.Duration
 
+	// ProducerIDExpiration is producer.id.expiration.ms: how long a
+	// partition keeps the state of an idle idempotent producer.
+	ProducerIDExpiration time.Duration
+	// A partition's producer state is snapshotted into object storage
+	// once this many of its bytes, or this much time, have been uploaded
+	// since its last snapshot; recovery replays what follows.
+	ProducerSnapshotBytes    int64
+	ProducerSnapshotInterval time.Duration
+
 	Now func() time.Time
 }
 
@@ -76,6 +85,9 @@ func (c *Config) setDefaults() {
 	def(&c.GCInterval, 30*time.Second)
 	def(&c.OrphanSweepInterval, 5*time.Minute)
 	def(&c.OrphanGrace, time.Hour)
+	def(&c.ProducerIDExpiration, 24*time.Hour)
+	defi(&c.ProducerSnapshotBytes, 16<<20)
+	def(&c.ProducerSnapshotInterval, 5*time.Minute)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -127,6 +139,11 @@ type Engine struct {
 	gcKick       chan struct{}
 	objSeq       atomic.Uint64
 
+	// pidMu guards the block of producer ids reserved in the metadata
+	// store and not yet handed out: [pidNext, pidEnd).
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -149,6 +166,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	if err := e.loadTopics(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.loadProducers(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.replayWAL(); err != nil {
@@ -307,7 +327,10 @@ func (e *Engine) replayWAL() error {
 		if h.BaseOffset != p.leo {
 			return fmt.Errorf("wal entry %d: %s-%d offset %d follows %d: gap in the log", seq, p.name, pi, h.BaseOffset, p.leo)
 		}
-		p.tail = append(p.tail, &cachedBatch{base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp, data: raw, walSeq: seq})
+		p.tail = append(p.tail, &cachedBatch{base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp, data: raw, walSeq: seq, settled: true})
+		if hasProducer(&h) {
+			p.producers.apply(&h, h.BaseOffset)
+		}
 		p.leo = h.LastOffset() + 1
 		p.hw = p.leo
 		e.pendingBytes.Add(int64(len(raw)))

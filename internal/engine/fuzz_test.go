@@ -67,6 +67,9 @@ func FuzzWALReplayEntry(f *testing.F) {
 	f.Add(walEntry(zero, 0, 0, short))
 	f.Add(walEntry(zero, 0, 0, append(at(1, 0), at(3, 0)...))) // two batches in one entry
 	f.Add(walEntry(zero, 0, 0, at(1, 0)[:40]))
+	idem, _ := idemBatch(f, 5, 0, 0, 2, 1000) // a producer id: replay rebuilds its state
+	batch.SetBaseOffset(idem, 1)
+	f.Add(walEntry(zero, 0, 0, idem))
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Add([]byte{2, 0, 0})

@@ -34,6 +34,14 @@ type partState struct {
 	Epochs   []epochStart `json:"epochs"`
 	LogStart int64        `json:"logStart"`
 	Next     int64        `json:"next"`
+	// Producer state: ProdSnap names the latest snapshot object ("" for
+	// none: empty state), holding the state below offset ProdSnapAt.
+	// ProdReplay, when set, is the offset of the first uploaded batch with
+	// a producer id that the snapshot lacks: recovery replays uploaded
+	// batches from there up to Next.
+	ProdSnap   string `json:"psnap,omitempty"`
+	ProdSnapAt int64  `json:"psnapAt,omitempty"`
+	ProdReplay *int64 `json:"preplay,omitempty"`
 }
 
 // rangeRecord locates a committed run of batches of one partition inside
@@ -54,6 +62,9 @@ const (
 	prefixParts  = "parts/"
 	prefixObjs   = "objs/"
 	prefixGC     = "gc/"
+	// keyProducerIDs holds the next producer id no broker has reserved.
+	keyProducerIDs = "producer-ids/next"
+	prefixSnaps    = "snap/" // producer state snapshot objects
 )
 
 func topicKey(name string) string { return prefixTopics + name }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weirdb/weir/internal/batch"
 	"github.com/weirdb/weir/internal/storage/objstore"
@@ -19,6 +20,12 @@ type cachedBatch struct {
 	data              []byte
 	walSeq            uint64 // 0 until the WAL has numbered it
 	uploaded          bool
+	// settled is set once the WAL reported the batch durable or failed
+	// (err); until then dups collects retries of it found to be
+	// duplicates, answered with its outcome.
+	settled bool
+	err     error
+	dups    []*Appended
 }
 
 // Partition is one partition this broker leads.
@@ -34,6 +41,9 @@ type Partition struct {
 	// callbacks never take it (they take mu), so a WAL blocked on
 	// back-pressure cannot deadlock with them.
 	appendMu sync.Mutex
+	// producers is the producer state after every appended batch, durable
+	// or not; guarded by appendMu.
+	producers *producerStates
 
 	waitMu  sync.Mutex // guards waiters
 	waiters map[*Waiter]struct{}
@@ -47,10 +57,16 @@ type Partition struct {
 	tail     []*cachedBatch
 	deleted  bool
 	fenced   bool // another broker owns the partition now
+	// upProducers is the producer state as of state.Next (what object
+	// storage holds), from which snapshots are written.
+	upProducers *producerStates
+	snapBytes   int64     // bytes uploaded since the last snapshot
+	snapTime    time.Time // when the last snapshot was written (or Open)
 }
 
 func newPartition(e *Engine, t *Topic, index int32) *Partition {
-	p := &Partition{e: e, id: t.ID, name: t.Name, index: index}
+	p := &Partition{e: e, id: t.ID, name: t.Name, index: index,
+		producers: newProducerStates(), upProducers: newProducerStates(), snapTime: e.cfg.Now()}
 	p.topic.Store(t)
 	return p
 }
@@ -143,8 +159,12 @@ type Appended struct {
 	BaseOffset    int64
 	LogAppendTime int64 // -1 unless the topic uses LogAppendTime
 	LogStart      int64
-	done          chan struct{}
-	err           error
+	// Duplicate is set when the batch is a retry of one of its idempotent
+	// producer's last batches: nothing was appended, and BaseOffset is the
+	// original's (acknowledged once the original is durable).
+	Duplicate bool
+	done      chan struct{}
+	err       error
 }
 
 // Wait blocks until the batch is durable or failed, or ctx ends.
@@ -161,6 +181,12 @@ func (a *Appended) Wait(ctx context.Context) error {
 // copies), and queues it for the WAL. The batch is acknowledged once Wait
 // returns nil. When more than MaxPendingBytes wait for upload, Append waits
 // for room until ctx ends (back-pressure on producers).
+//
+// A batch with a producer id is checked against the partition's producer
+// state first (see producerStates.check): a retried duplicate is not
+// appended again but answered with the original's offsets
+// (Appended.Duplicate); a sequence or epoch error is returned as
+// ErrOutOfOrderSequence or ErrInvalidProducerEpoch.
 func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logAppendTime bool) (*Appended, error) {
 	e := p.e
 	for {
@@ -190,6 +216,20 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 
+	idempotent := hasProducer(&h)
+	if idempotent {
+		p.mu.Lock()
+		neverWritten := p.leo == 0
+		p.mu.Unlock()
+		dup, err := p.producers.check(&h, neverWritten)
+		if err != nil {
+			return nil, err
+		}
+		if dup != nil {
+			return p.duplicate(dup), nil
+		}
+	}
+
 	p.mu.Lock()
 	if p.deleted {
 		p.mu.Unlock()
@@ -211,6 +251,12 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 		a.LogAppendTime = maxTs
 	}
 	cb := &cachedBatch{base: base, last: base + int64(h.LastOffsetDelta), maxTs: maxTs, data: data}
+	var prevProducer undo
+	if idempotent {
+		ph := h
+		ph.MaxTimestamp = maxTs
+		prevProducer = p.producers.apply(&ph, base)
+	}
 	p.tail = append(p.tail, cb)
 	p.leo = cb.last + 1
 	e.pendingBytes.Add(int64(len(data)))
@@ -228,7 +274,16 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 			p.leo = cb.base
 			e.pendingBytes.Add(-int64(len(data)))
 		}
+		cb.settled, cb.err = true, ErrStorage
+		dups := cb.dups
 		p.mu.Unlock()
+		if idempotent {
+			p.producers.restore(prevProducer)
+		}
+		for _, d := range dups {
+			d.err = ErrStorage
+			close(d.done)
+		}
 		e.log.Error("wal append failed", "partition", p.String(), "err", err)
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
@@ -252,18 +307,59 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 func (p *Partition) durable(cb *cachedBatch, a *Appended, err error) {
 	if err != nil {
 		p.e.walFailed.Store(true)
-		a.err = fmt.Errorf("%w: %v", ErrStorage, err)
-		close(a.done)
-		return
+		err = fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	p.mu.Lock()
-	if cb.last+1 > p.hw {
+	if err == nil && cb.last+1 > p.hw {
 		p.hw = cb.last + 1
 	}
-	a.LogStart = p.state.LogStart
+	logStart := p.state.LogStart
+	cb.settled, cb.err = true, err
+	dups := cb.dups
+	cb.dups = nil
 	p.mu.Unlock()
+	for _, x := range append([]*Appended{a}, dups...) { // the original first: a retry is never answered before it
+		x.err, x.LogStart = err, logStart
+		close(x.done)
+	}
+	if err == nil {
+		p.wake()
+	}
+}
+
+// duplicate answers a retry of batch d, which the partition holds: at
+// once if d is durable, else with d's outcome once the WAL reports it, as
+// Kafka answers a duplicate only once the original is replicated.
+func (p *Partition) duplicate(d *batchMeta) *Appended {
+	a := &Appended{BaseOffset: d.base, LogAppendTime: -1, Duplicate: true, done: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a.LogStart = p.state.LogStart
+	if d.last < p.hw {
+		close(a.done)
+		return a
+	}
+	for i := len(p.tail) - 1; i >= 0; i-- {
+		cb := p.tail[i]
+		if cb.base != d.base {
+			continue
+		}
+		if cb.settled {
+			a.err = cb.err
+			if a.err == nil {
+				a.err = ErrStorage // settled without error yet beyond hw: cannot be
+			}
+			close(a.done)
+			return a
+		}
+		cb.dups = append(cb.dups, a)
+		return a
+	}
+	// Not durable and not in the tail: the WAL append failed and was
+	// rolled back, yet the producer state kept it. Should not happen.
+	a.err = fmt.Errorf("%w: duplicate of batch at %d not found", ErrStorage, d.base)
 	close(a.done)
-	p.wake()
+	return a
 }
 
 // ReadResult is what a fetch of one partition returns.

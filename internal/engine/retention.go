@@ -24,6 +24,7 @@ func (e *Engine) retentionLoop() {
 			return
 		case <-t.C:
 			e.ApplyRetention(context.Background())
+			e.expireProducers()
 		}
 	}
 }
@@ -214,12 +215,29 @@ func (e *Engine) gcLoop() {
 	}
 }
 
+// referencedObjects returns every object a committed range or partition
+// state (its producer snapshot) names.
 func (e *Engine) referencedObjects(ctx context.Context) (map[string]bool, error) {
+	refs := make(map[string]bool)
+	// A snapshot committed after this list is missed, harmlessly: it is
+	// never a gc/ entry and younger than the orphan grace period.
+	states, err := e.cfg.Meta.List(ctx, prefixParts)
+	if err != nil {
+		return nil, fmt.Errorf("list partition states: %w", err)
+	}
+	for _, kv := range states {
+		var st partState
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			return nil, fmt.Errorf("decode state %s: %w", kv.Key, err)
+		}
+		if st.ProdSnap != "" {
+			refs[st.ProdSnap] = true
+		}
+	}
 	kvs, err := e.cfg.Meta.List(ctx, prefixObjs)
 	if err != nil {
 		return nil, fmt.Errorf("list object ranges: %w", err)
 	}
-	refs := make(map[string]bool)
 	for _, kv := range kvs {
 		var r rangeRecord
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
@@ -269,14 +287,16 @@ func (e *Engine) SweepOrphans(ctx context.Context) error {
 	}
 	cutoff := e.cfg.Now().Add(-e.cfg.OrphanGrace)
 	var orphans []string
-	err = e.cfg.Store.List(ctx, "data/", func(o objstore.ObjectInfo) error {
-		if !refs[o.Key] && o.ModTime.Before(cutoff) {
-			orphans = append(orphans, o.Key)
+	for _, prefix := range []string{"data/", prefixSnaps} {
+		err = e.cfg.Store.List(ctx, prefix, func(o objstore.ObjectInfo) error {
+			if !refs[o.Key] && o.ModTime.Before(cutoff) {
+				orphans = append(orphans, o.Key)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list objects: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("list objects: %w", err)
 	}
 	for _, k := range orphans {
 		if err := e.cfg.Store.Delete(ctx, k); err != nil {

@@ -150,6 +150,11 @@ func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
 	e.mu.Unlock()
 	garbage := map[string]bool{}
 	for _, p := range t.Partitions {
+		p.mu.Lock()
+		if p.state.ProdSnap != "" {
+			garbage[p.state.ProdSnap] = true
+		}
+		p.mu.Unlock()
 		for _, r := range p.markDeleted() {
 			garbage[r.Key] = true
 		}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/weirdb/weir/internal/batch"
 	"github.com/weirdb/weir/internal/meta"
 	"github.com/weirdb/weir/internal/storage/objfmt"
 )
@@ -63,6 +64,16 @@ type uploadItem struct {
 	last    int64
 	maxTs   int64
 	bytes   int64
+
+	// Producer state (see prepareProducers): prodHeaders are the item's
+	// batches with producer ids; prod the state after the item and
+	// snapKey its snapshot, when one was written for this upload;
+	// prodFirst the offset of the item's first batch with a producer id
+	// (-1 if none).
+	prodHeaders []batch.Header
+	prod        *producerStates
+	snapKey     string
+	prodFirst   int64
 }
 
 // uploadOnce uploads up to MaxObjectBytes of durable, pending batches as
@@ -88,7 +99,7 @@ func (e *Engine) uploadOnce(ctx context.Context) (int, error) {
 				break
 			}
 			if it == nil {
-				it = &uploadItem{p: p, first: b.base, maxTs: b.maxTs}
+				it = &uploadItem{p: p, first: b.base, maxTs: b.maxTs, prodFirst: -1}
 			}
 			it.batches = append(it.batches, b)
 			it.last = b.last
@@ -128,6 +139,7 @@ func (e *Engine) uploadOnce(ctx context.Context) (int, error) {
 	if err := e.cfg.Store.Put(ctx, key, obj); err != nil {
 		return 0, fmt.Errorf("upload object %s: %w", key, err)
 	}
+	e.prepareProducers(ctx, items)
 
 	n, err := e.commitObject(ctx, key, items, entries)
 	if err != nil {
@@ -152,6 +164,13 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 	defer e.metaMu.Unlock()
 	var conds []meta.Cond
 	var ops []meta.Op
+	garbage := map[string]bool{key: true}
+	for _, it := range items {
+		if it.snapKey != "" {
+			garbage[it.snapKey] = true
+		}
+	}
+	var skipped []string // snapshots of items not committed
 	live := items[:0:0]
 	ranges := make([]rangeRecord, 0, len(items))
 	states := make([]partState, 0, len(items))
@@ -161,10 +180,16 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 		p.mu.Lock()
 		if p.deleted || p.fenced || p.state.Next != it.first {
 			p.mu.Unlock()
+			if it.snapKey != "" {
+				skipped = append(skipped, it.snapKey)
+			}
 			continue
 		}
 		st := p.state
 		st.Next = it.last + 1
+		if old := producerCommit(&st, it); old != "" {
+			ops = append(ops, meta.Op{Key: prefixGC + old, Value: []byte{}})
+		}
 		rr := rangeRecord{Key: key, First: it.first, Last: it.last, MaxTs: it.maxTs, Pos: en.Pos, Len: en.Len, CRC: en.BlockCRC}
 		conds = append(conds, meta.Cond{Key: partKey(p.id, p.index), ModRev: p.stateRev})
 		p.mu.Unlock()
@@ -176,7 +201,7 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 		states = append(states, st)
 	}
 	if len(live) == 0 {
-		return 0, e.addGarbageLocked(ctx, map[string]bool{key: true})
+		return 0, e.addGarbageLocked(ctx, garbage)
 	}
 	rev, ok, err := e.cfg.Meta.Txn(ctx, conds, ops)
 	if err != nil {
@@ -187,8 +212,17 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 		if err := e.reloadStatesLocked(ctx, live); err != nil {
 			return 0, err
 		}
-		_ = e.addGarbageLocked(ctx, map[string]bool{key: true})
+		_ = e.addGarbageLocked(ctx, garbage)
 		return 0, fmt.Errorf("commit object %s: %w", key, ErrConcurrentMetadata)
+	}
+	if len(skipped) > 0 {
+		junk := map[string]bool{}
+		for _, k := range skipped {
+			junk[k] = true
+		}
+		if err := e.addGarbageLocked(ctx, junk); err != nil {
+			e.log.Warn("record garbage snapshots", "err", err)
+		}
 	}
 	n := 0
 	for i, it := range live {
@@ -200,6 +234,7 @@ func (e *Engine) commitObject(ctx context.Context, key string, items []*uploadIt
 		for _, b := range it.batches {
 			b.uploaded = true
 		}
+		p.producerCommitted(it)
 		p.mu.Unlock()
 		n += len(it.batches)
 		e.pendingBytes.Add(-it.bytes)
@@ -258,6 +293,10 @@ func (e *Engine) reloadStatesLocked(ctx context.Context, items []*uploadItem) er
 		p.ranges = append(p.ranges, adopted...)
 		for _, b := range p.tail {
 			if !b.uploaded && b.last < st.Next {
+				// Adopted: the upload state moves past it too.
+				if h, err := batch.ParseHeader(b.data); err == nil && hasProducer(&h) {
+					p.upProducers.apply(&h, h.BaseOffset)
+				}
 				b.uploaded = true
 				e.pendingBytes.Add(-int64(len(b.data)))
 				e.cachedBytes.Add(int64(len(b.data)))

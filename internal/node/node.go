@@ -123,6 +123,7 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 		RetentionCheckInterval: cfg.Duration("log.retention.check.interval.ms"),
 		OrphanSweepInterval:    cfg.Duration("weir.orphan.sweep.interval.ms"),
 		OrphanGrace:            cfg.Duration("weir.orphan.grace.ms"),
+		ProducerIDExpiration:   cfg.Duration("producer.id.expiration.ms"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open engine: %w", err)
