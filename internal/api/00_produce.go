@@ -26,9 +26,17 @@ package api
 // as Kafka 4.5 will, KAFKA-15591, OUT_OF_ORDER_SEQUENCE_NUMBER for an
 // unknown producer not starting at sequence 0 in a partition that never
 // held a record); a producer id with a negative base sequence is
-// INVALID_RECORD. There are
-// no transactions: a transactional batch is INVALID_TXN_STATE, what Kafka
-// answers for a partition not added to a transaction.
+// INVALID_RECORD.
+//
+// Transactional batches: as Kafka 3.6+ with
+// transaction.partition.verification.enable (KIP-890 part 1), the first
+// batch of a transaction in a partition is checked with the transaction
+// coordinator: the partition must be in the producer's open transaction
+// under the request's transactional id, else INVALID_TXN_STATE (and
+// NOT_ENOUGH_REPLICAS, retriable, while the coordinator is loading,
+// moving or completing the transaction, as Kafka maps those). A
+// non-transactional batch from a producer with an open transaction in the
+// partition is INVALID_TXN_STATE.
 
 import (
 	"context"
@@ -43,6 +51,7 @@ import (
 	"github.com/weirdb/weir/internal/batch"
 	"github.com/weirdb/weir/internal/engine"
 	"github.com/weirdb/weir/internal/server"
+	"github.com/weirdb/weir/internal/txn"
 )
 
 func init() {
@@ -138,9 +147,11 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 				fail(code, err)
 				continue
 			}
-			if h.IsTransactional() {
-				fail(kerr.InvalidTxnState.Code, errors.New("transactions are not supported by this broker yet"))
-				continue
+			if h.IsTransactional() && !h.IsControl() {
+				if err := b.verifyTxn(wctx, req.TransactionID, p, &h); err != nil {
+					fail(txnProduceCode(err), err)
+					continue
+				}
 			}
 			if h.ProducerID >= 0 && h.BaseSequence < 0 {
 				// As Kafka's LogValidator.
@@ -165,6 +176,9 @@ func handleProduce(b *Broker, ctx context.Context, r *server.Request) server.Rep
 				continue
 			case errors.Is(err, engine.ErrInvalidProducerEpoch):
 				fail(kerr.InvalidProducerEpoch.Code, err)
+				continue
+			case errors.Is(err, engine.ErrInvalidTxnState):
+				fail(kerr.InvalidTxnState.Code, err)
 				continue
 			case err != nil:
 				fail(errCode(err), nil)
@@ -216,4 +230,34 @@ func checkTimestamps(b *Broker, t *engine.Topic, h batch.Header, now int64) erro
 		}
 	}
 	return nil
+}
+
+// verifyTxn checks, before the first batch of a transaction is appended
+// to p, that p is in the producer's open transaction.
+func (b *Broker) verifyTxn(ctx context.Context, id *string, p *engine.Partition, h *batch.Header) error {
+	if p.HasOpenTxn(h.ProducerID, h.ProducerEpoch) {
+		return nil
+	}
+	if id == nil || *id == "" {
+		return kerr.InvalidTxnState
+	}
+	if b.txns == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	tp := txn.TP{Topic: p.Topic(), Partition: p.Index()}
+	return b.txns.AddPartitions(ctx, *id, h.ProducerID, h.ProducerEpoch, []txn.TP{tp}, true)[tp]
+}
+
+// txnProduceCode maps a failed verification as Kafka's ReplicaManager
+// does: coordinator trouble is retriable NOT_ENOUGH_REPLICAS.
+func txnProduceCode(err error) int16 {
+	switch {
+	case errors.Is(err, kerr.CoordinatorNotAvailable), errors.Is(err, kerr.NotCoordinator),
+		errors.Is(err, kerr.CoordinatorLoadInProgress), errors.Is(err, kerr.ConcurrentTransactions),
+		errors.Is(err, kerr.RequestTimedOut):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, kerr.ProducerFenced):
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return kerr.InvalidTxnState.Code
 }

@@ -6,14 +6,18 @@ package api
 // appends to any partition it reads. MaxBytes and each PartitionMaxBytes are
 // honoured, except that the first batch of the first partition with data is
 // returned whole even when larger, as Kafka does, so a consumer always
-// makes progress. read_committed reads up to the last stable offset, which
-// equals the high watermark while transactions are not supported.
+// makes progress. read_committed (IsolationLevel 1) reads only batches
+// below the last stable offset, and lists the aborted transactions whose
+// range overlaps the returned batches (from the fetch offset to the end
+// of the last batch returned), as Kafka does, so the client can drop
+// their records.
 //
 // Fetch sessions (KIP-227): Weir answers sessionless. A request that asks
 // for a new session (SessionID 0, epoch 0) gets SessionID 0 back, which
 // tells the client no session was created, so it keeps sending full
-// requests; an incremental request (an unknown session ID, or an epoch
-// other than 0 and -1) gets FETCH_SESSION_ID_NOT_FOUND, as from Kafka.
+// requests; a full request (epoch 0 or -1) is answered whatever session ID
+// it names, and an incremental one (any other epoch) gets
+// FETCH_SESSION_ID_NOT_FOUND, as from Kafka.
 // Follower fetches (ReplicaID >= 0) are not served: Weir has no replicas.
 
 import (
@@ -24,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/weirdb/weir/internal/batch"
 	"github.com/weirdb/weir/internal/engine"
 	"github.com/weirdb/weir/internal/server"
 )
@@ -35,9 +40,11 @@ func handleFetch(b *Broker, ctx context.Context, r *server.Request) server.Reply
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if r.Version >= 7 {
 		// Epochs 0 (new session) and -1 (no session) ask for a full
-		// fetch; anything else names a session we never created, which
-		// Kafka answers with FETCH_SESSION_ID_NOT_FOUND.
-		if req.SessionID != 0 || (req.SessionEpoch != 0 && req.SessionEpoch != -1) {
+		// fetch whatever the session ID (Kafka closes a session so named;
+		// kafka-go sends ID -1 with epoch -1); any other epoch is an
+		// incremental fetch in a session we never created, which Kafka
+		// answers with FETCH_SESSION_ID_NOT_FOUND.
+		if req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 			return server.Done(resp)
 		}
@@ -156,15 +163,20 @@ func (b *Broker) fetchOnce(ctx context.Context, version int16, req *kmsg.FetchRe
 			limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
 			if limit <= 0 && total > 0 {
 				logStart, hw, _, _ := tg.p.Offsets()
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, tg.p.LastStableOffset(), logStart
 				continue
 			}
 			if total > 0 {
 				// Only the first partition with data may exceed the limits.
 				limit = max(limit, 0)
 			}
-			res, err := tg.p.Read(ctx, rp.FetchOffset, limit)
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HW, res.HW, res.LogStart
+			committed := req.IsolationLevel == 1
+			read := tg.p.Read
+			if committed {
+				read = tg.p.ReadCommitted
+			}
+			res, err := read(ctx, rp.FetchOffset, limit)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HW, res.LSO, res.LogStart
 			if err != nil {
 				sp.ErrorCode = errCode(err)
 				hasError = true
@@ -179,8 +191,37 @@ func (b *Broker) fetchOnce(ctx context.Context, version int16, req *kmsg.FetchRe
 			if len(res.Records) > 0 {
 				sp.RecordBatches = res.Records
 			}
+			if committed {
+				sp.AbortedTransactions = abortedIn(tg.p, rp.FetchOffset, res.Records)
+			}
 			total += len(res.Records)
 		}
 	}
 	return total, hasError
+}
+
+// abortedIn lists the aborted transactions a read_committed client needs
+// for records, read from offset: those overlapping offset up to the end
+// of the last batch (an empty, non-null list when there are none, as
+// Kafka sends).
+func abortedIn(p *engine.Partition, offset int64, records []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	end := int64(-1)
+	it := batch.NewIter(records)
+	for {
+		h, _, ok := it.Next()
+		if !ok {
+			break
+		}
+		end = h.LastOffset() + 1
+	}
+	if end <= offset {
+		return out
+	}
+	for _, a := range p.AbortedTxns(offset, end) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out
 }

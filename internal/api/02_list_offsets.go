@@ -3,7 +3,8 @@ package api
 // ListOffsets, versions 0-10.
 //
 // Timestamps: -1 latest (the high watermark, or the last stable offset for
-// read_committed, which are equal until transactions exist), -2 earliest
+// read_committed, IsolationLevel 1, v2+; a timestamp lookup with
+// read_committed finds only offsets below it, else -1), -2 earliest
 // (the log start offset), -3 max timestamp (v7+, KIP-734), -4 earliest
 // local (v8+, KIP-1005: the log start offset, since all data is "local" to
 // object storage), -5 latest tiered (v9+: the last offset in object
@@ -59,6 +60,8 @@ func handleListOffsets(b *Broker, ctx context.Context, r *server.Request) server
 					logStart, hw, _, epoch := p.Offsets()
 					var err error
 					switch ts := rp.Timestamp; {
+					case ts == -1 && req.IsolationLevel == 1 && r.Version >= 2:
+						sp.Offset, sp.LeaderEpoch = p.LastStableOffset(), epoch
 					case ts == -1:
 						sp.Offset, sp.LeaderEpoch = hw, epoch
 					case ts == -2 || ts == -4 && r.Version >= 8:
@@ -73,6 +76,11 @@ func handleListOffsets(b *Broker, ctx context.Context, r *server.Request) server
 						sp.ErrorCode = kerr.InvalidRequest.Code
 					default:
 						sp.Offset, sp.Timestamp, sp.LeaderEpoch, err = p.OffsetForTimestamp(ctx, ts)
+						if err == nil && req.IsolationLevel == 1 && r.Version >= 2 && sp.Offset >= p.LastStableOffset() {
+							// As Kafka: read_committed finds only what
+							// it may fetch.
+							sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+						}
 					}
 					if err != nil {
 						sp.ErrorCode = errCode(err)

@@ -2,15 +2,13 @@ package api
 
 // FindCoordinator, versions 0-6.
 //
-// This broker coordinates every group: the answer is this broker once the
-// group coordinator runs (COORDINATOR_NOT_AVAILABLE before). v4+ answer
-// each key of CoordinatorKeys, older versions the one CoordinatorKey.
+// This broker coordinates every group (key type 0) and every
+// transactional id (key type 1): the answer is this broker once the
+// coordinator runs (COORDINATOR_NOT_AVAILABLE before). v4+ answer each
+// key of CoordinatorKeys, older versions the one CoordinatorKey.
 //
-// Deviations: there is no transaction coordinator yet, so key type 1
-// (transaction) is answered COORDINATOR_NOT_AVAILABLE, which is what Kafka
-// answers while its transaction state topic is unavailable; key type 2
-// (share group, v6) is INVALID_REQUEST, as share groups are not
-// supported, and so is any other type, as in Kafka.
+// Deviations: key type 2 (share group, v6) is INVALID_REQUEST, as share
+// groups are not supported, and so is any other type, as in Kafka.
 
 import (
 	"context"
@@ -34,9 +32,10 @@ func handleFindCoordinator(b *Broker, _ context.Context, r *server.Request) serv
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
 		switch {
-		case req.CoordinatorType == 1:
+		case req.CoordinatorType == 1 && b.txns == nil:
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			c.ErrorMessage = kmsg.StringPtr("transactions are not supported by this broker yet")
+		case req.CoordinatorType == 1:
+			c.NodeID, c.Host, c.Port = b.eng.NodeID(), b.host, b.port
 		case req.CoordinatorType != 0:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			c.ErrorMessage = kmsg.StringPtr("unsupported coordinator type")

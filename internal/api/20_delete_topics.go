@@ -9,9 +9,15 @@ package api
 // TOPIC_DELETION_DISABLED (v3+) or INVALID_REQUEST (v0-2, which predate
 // that code). Answers carry both the name and the ID of a deleted topic.
 //
+// As Kafka, every consumer group loses its committed offsets of the
+// deleted topics (tombstones in __consumer_offsets), so a topic created
+// again under the same name is consumed from auto.offset.reset.
+//
 // Deviations: deletion is synchronous, so the timeout is ignored; internal
 // topics (__consumer_offsets, __transaction_state) cannot be deleted
-// (INVALID_REQUEST), since the coordinators' state lives in them.
+// (INVALID_REQUEST), since the coordinators' state lives in them; a crash
+// between deleting a topic and writing the offset tombstones leaves the
+// topic's offsets in place until their group expires.
 
 import (
 	"context"
@@ -49,6 +55,7 @@ func handleDeleteTopics(b *Broker, ctx context.Context, r *server.Request) serve
 			}
 		}
 		deleted := make(map[engine.TopicID]bool)
+		var gone []string
 		for _, rt := range topics {
 			st := kmsg.NewDeleteTopicsResponseTopic()
 			st.Topic = rt.Topic
@@ -61,10 +68,21 @@ func handleDeleteTopics(b *Broker, ctx context.Context, r *server.Request) serve
 			if err == nil {
 				st.Topic, st.TopicID = kmsg.StringPtr(t.Name), t.ID
 				deleted[t.ID] = true
-				err = b.eng.DeleteTopic(ctx, t.Name)
+				if err = b.eng.DeleteTopic(ctx, t.Name); err == nil {
+					gone = append(gone, t.Name)
+				}
 			}
 			st.ErrorCode, st.ErrorMessage = adminError(err)
 			resp.Topics = append(resp.Topics, st)
+		}
+		// As Kafka, groups lose their offsets of deleted topics, before
+		// the answer, so a client recreating a topic at once finds none.
+		// The topics are gone whatever happens here: a failure is only
+		// logged (and the offsets stay until the group expires).
+		if len(gone) > 0 && b.groups != nil {
+			if err := b.groups.DeleteTopicOffsets(ctx, gone); err != nil {
+				b.log.Warn("removing committed offsets of deleted topics failed", "topics", gone, "err", err)
+			}
 		}
 		return resp, nil
 	}

@@ -4,9 +4,9 @@ package api
 //
 // Lists each requested partition's active producer ids, from its producer
 // state (see 00_produce.go): epoch, last sequence, timestamp of the last
-// batch. There are no transactions, so CoordinatorEpoch and
-// CurrentTxnStartOffset are always -1, as Kafka reports for idempotent
-// producers. An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION,
+// batch, and the first offset of its open transaction (-1 if none).
+// CoordinatorEpoch is -1: Weir's markers carry coordinator epoch 0 and
+// partitions do not track it. An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION,
 // as in Kafka.
 
 import (
@@ -43,7 +43,7 @@ func handleDescribeProducers(b *Broker, _ context.Context, r *server.Request) se
 				ap.LastSequence = ps.LastSequence
 				ap.LastTimestamp = ps.LastTimestamp
 				ap.CoordinatorEpoch = -1
-				ap.CurrentTxnStartOffset = -1
+				ap.CurrentTxnStartOffset = ps.TxnStartOffset
 				sp.ActiveProducers = append(sp.ActiveProducers, ap)
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -23,6 +23,7 @@ import (
 	"github.com/weirdb/weir/internal/engine"
 	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/server"
+	"github.com/weirdb/weir/internal/txn"
 )
 
 type handlerFunc func(b *Broker, ctx context.Context, r *server.Request) server.Reply
@@ -78,6 +79,9 @@ type Broker struct {
 	// groups is the group coordinator; nil until SetGroups, and group
 	// APIs answer COORDINATOR_NOT_AVAILABLE meanwhile.
 	groups *group.Coordinator
+	// txns is the transaction coordinator; nil until SetTxns, and
+	// transaction APIs answer COORDINATOR_NOT_AVAILABLE meanwhile.
+	txns *txn.Coordinator
 }
 
 // SetGroups gives the API layer its group coordinator. Call it before

@@ -791,7 +791,17 @@ func TestDataFetchErrors(t *testing.T) {
 			if len(dtDecode(t, tp.Name, dtPart(t, resp), 0)) != 5 {
 				t.Fatalf("%s: records missing", what("new session"))
 			}
-			req.SessionEpoch = 3 // incremental without a session
+			// A full fetch naming a session (epoch -1: closes it in
+			// Kafka; kafka-go sends ID -1) is answered in full.
+			for _, id := range []int32{-1, 12345} {
+				req.SessionID, req.SessionEpoch = id, -1
+				resp = dtFetch(t, c, req)
+				ptCode(t, what("full fetch with session ID"), resp.ErrorCode, nil)
+				if len(dtDecode(t, tp.Name, dtPart(t, resp), 0)) != 5 {
+					t.Fatalf("%s: records missing", what("full fetch with session ID"))
+				}
+			}
+			req.SessionID, req.SessionEpoch = 0, 3 // incremental without a session
 			resp = dtFetch(t, c, req)
 			if resp.ErrorCode != kerr.InvalidFetchSessionEpoch.Code && resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
 				t.Fatalf("%s: %s", what("incremental without session"), ptErr(resp.ErrorCode))

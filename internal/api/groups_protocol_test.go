@@ -47,13 +47,13 @@ func TestGroupProtocolFindCoordinator(t *testing.T) {
 			}
 		}
 	}
-	// No transaction coordinator yet: retriable COORDINATOR_NOT_AVAILABLE.
-	// Share groups (type 2) and unknown types: INVALID_REQUEST.
+	// Transactions (type 1) are coordinated by this broker too; share
+	// groups (type 2) and unknown types: INVALID_REQUEST.
 	for _, tc := range []struct {
 		v    int16
 		typ  int8
 		want *kerr.Error
-	}{{1, 1, kerr.CoordinatorNotAvailable}, {3, 1, kerr.CoordinatorNotAvailable}, {6, 1, kerr.CoordinatorNotAvailable}, {6, 2, kerr.InvalidRequest}, {3, 9, kerr.InvalidRequest}} {
+	}{{1, 1, nil}, {3, 1, nil}, {6, 1, nil}, {6, 2, kerr.InvalidRequest}, {3, 9, kerr.InvalidRequest}} {
 		req := kmsg.NewPtrFindCoordinatorRequest()
 		req.CoordinatorType = tc.typ
 		req.CoordinatorKey = "txn"

@@ -415,7 +415,7 @@ func TestProtocolMetadataTopicLists(t *testing.T) {
 	names := func(resp *kmsg.MetadataResponse) []string {
 		var out []string
 		for _, rt := range resp.Topics {
-			if rt.Topic != nil && *rt.Topic != "__consumer_offsets" { // internal, always there
+			if rt.Topic != nil && *rt.Topic != "__consumer_offsets" && *rt.Topic != "__transaction_state" { // internal, always there
 				out = append(out, *rt.Topic)
 			}
 		}

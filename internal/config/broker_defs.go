@@ -130,6 +130,10 @@ func buildBrokerDefs() []Def {
 		// ---- transactions and idempotence ----
 		mk("transaction.max.timeout.ms", TypeInt, "900000", atLeast(TypeInt, 1),
 			"Largest transaction timeout a producer may ask for; larger ones fail InitProducerId with INVALID_TRANSACTION_TIMEOUT."),
+		mk("transaction.state.log.num.partitions", TypeInt, "50", atLeast(TypeInt, 1),
+			"Partitions of the internal __transaction_state topic. Takes effect when the topic is created; do not change it afterwards."),
+		mk("transaction.abort.timed.out.transaction.cleanup.interval.ms", TypeInt, "10000", atLeast(TypeInt, 1),
+			"How often the transaction coordinator aborts transactions open for longer than their timeout."),
 		mk("producer.id.expiration.ms", TypeInt, "86400000", atLeast(TypeInt, 1),
 			"How long the broker keeps the state of an idle idempotent producer id (for duplicate detection) after its last write."),
 		mk("transactional.id.expiration.ms", TypeInt, "604800000", atLeast(TypeInt, 1),

@@ -49,6 +49,24 @@
 // replay. (Key compaction, when it rewrites objects, must write a snapshot
 // first or keep each producer's last batch, as Kafka's cleaner does.)
 //
+// # Transactions
+//
+// The producer state also keeps, per producer, the first offset of its
+// open transaction in the partition (set by its first transactional
+// batch, cleared by a marker), and the partition's aborted transactions
+// (producer id, first offset, marker offset: Kafka's transaction index),
+// down to the log start offset. A marker (a control batch written by the
+// transaction coordinator, WriteMarker) with a newer epoch moves the
+// producer to that epoch, fencing the old one. Snapshot format version 2
+// carries both (prodsnap.go), and replay applies markers, so open and
+// aborted transactions are rebuilt exactly like sequences.
+//
+// A separate index of the same (txnindex.go), guarded by mu, changes only
+// when the WAL reports a batch durable, in offset order: the last stable
+// offset is the first offset of the oldest open transaction, or the high
+// watermark; ReadCommitted stops there and AbortedTxns answers the aborted
+// transactions overlapping a fetched range.
+//
 // # WAL entry format
 //
 // Every WAL entry is one record batch with its partition:

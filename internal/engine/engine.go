@@ -174,6 +174,11 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.replayWAL(); err != nil {
 		return nil, err
 	}
+	for _, p := range e.allPartitions() {
+		// Everything replayed is durable: the partition's open and
+		// aborted transactions are those of its rebuilt producer state.
+		p.txns = newTxnIndex(p.producers)
+	}
 	if err := e.claimAll(ctx); err != nil {
 		return nil, err
 	}
@@ -329,7 +334,7 @@ func (e *Engine) replayWAL() error {
 		}
 		p.tail = append(p.tail, &cachedBatch{base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp, data: raw, walSeq: seq, settled: true})
 		if hasProducer(&h) {
-			p.producers.apply(&h, h.BaseOffset)
+			p.producers.applyBatch(&h, h.BaseOffset, controlType(&h, raw))
 		}
 		p.leo = h.LastOffset() + 1
 		p.hw = p.leo

@@ -20,6 +20,12 @@ type cachedBatch struct {
 	data              []byte
 	walSeq            uint64 // 0 until the WAL has numbered it
 	uploaded          bool
+	// For the transaction index, applied once durable: the batch's
+	// producer id, whether it is transactional data, and its marker type
+	// (ctrlNone unless a transaction marker).
+	pid  int64
+	txn  bool
+	ctrl int8
 	// settled is set once the WAL reported the batch durable or failed
 	// (err); until then dups collects retries of it found to be
 	// duplicates, answered with its outcome.
@@ -62,11 +68,14 @@ type Partition struct {
 	upProducers *producerStates
 	snapBytes   int64     // bytes uploaded since the last snapshot
 	snapTime    time.Time // when the last snapshot was written (or Open)
+	// txns is the partition's open and aborted transactions as of hw.
+	txns txnIndex
 }
 
 func newPartition(e *Engine, t *Topic, index int32) *Partition {
 	p := &Partition{e: e, id: t.ID, name: t.Name, index: index,
 		producers: newProducerStates(), upProducers: newProducerStates(), snapTime: e.cfg.Now()}
+	p.txns = newTxnIndex(p.producers)
 	p.topic.Store(t)
 	return p
 }
@@ -250,12 +259,13 @@ func (p *Partition) Append(ctx context.Context, raw []byte, h batch.Header, logA
 		batch.SetLogAppendTime(data, maxTs)
 		a.LogAppendTime = maxTs
 	}
-	cb := &cachedBatch{base: base, last: base + int64(h.LastOffsetDelta), maxTs: maxTs, data: data}
+	cb := &cachedBatch{base: base, last: base + int64(h.LastOffsetDelta), maxTs: maxTs, data: data, pid: -1, ctrl: ctrlNone}
 	var prevProducer undo
 	if idempotent {
 		ph := h
 		ph.MaxTimestamp = maxTs
-		prevProducer = p.producers.apply(&ph, base)
+		cb.pid, cb.txn, cb.ctrl = h.ProducerID, h.IsTransactional() && !h.IsControl(), controlType(&h, data)
+		prevProducer = p.producers.applyBatch(&ph, base, cb.ctrl)
 	}
 	p.tail = append(p.tail, cb)
 	p.leo = cb.last + 1
@@ -312,6 +322,7 @@ func (p *Partition) durable(cb *cachedBatch, a *Appended, err error) {
 	p.mu.Lock()
 	if err == nil && cb.last+1 > p.hw {
 		p.hw = cb.last + 1
+		p.txns.durable(cb)
 	}
 	logStart := p.state.LogStart
 	cb.settled, cb.err = true, err
@@ -367,14 +378,29 @@ type ReadResult struct {
 	Records  []byte
 	HW       int64
 	LogStart int64
+	LSO      int64 // last stable offset
 }
 
 // Read returns batches starting with the one holding offset, up to
 // maxBytes, but always at least one whole batch (as Kafka does, so a batch
 // larger than the limit still makes progress).
 func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadResult, error) {
+	return p.read(ctx, offset, maxBytes, false)
+}
+
+// ReadCommitted is Read for a read_committed consumer: only batches below
+// the last stable offset are returned.
+func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes int) (ReadResult, error) {
+	return p.read(ctx, offset, maxBytes, true)
+}
+
+func (p *Partition) read(ctx context.Context, offset int64, maxBytes int, committed bool) (ReadResult, error) {
 	p.mu.Lock()
-	res := ReadResult{HW: p.hw, LogStart: p.state.LogStart}
+	res := ReadResult{HW: p.hw, LogStart: p.state.LogStart, LSO: p.txns.lso(p.hw)}
+	limit := res.HW
+	if committed {
+		limit = res.LSO
+	}
 	if p.deleted {
 		p.mu.Unlock()
 		return res, ErrPartitionDeleted
@@ -383,7 +409,7 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 		p.mu.Unlock()
 		return res, ErrOffsetOutOfRange
 	}
-	if offset >= p.hw {
+	if offset >= limit {
 		p.mu.Unlock()
 		return res, nil
 	}
@@ -393,7 +419,7 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 		var out []*cachedBatch
 		for ; i < len(p.tail); i++ {
 			b := p.tail[i]
-			if b.last >= p.hw || (len(out) > 0 && n+len(b.data) > maxBytes) {
+			if b.last >= limit || (len(out) > 0 && n+len(b.data) > maxBytes) {
 				break
 			}
 			out = append(out, b)
@@ -417,7 +443,11 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 
 	var parts [][]byte
 	var n int
+	stop := false
 	for _, r := range ranges {
+		if r.First >= limit {
+			break
+		}
 		block, err := p.e.readBlock(ctx, r)
 		if err != nil {
 			// Retention or DeleteRecords may have removed the object
@@ -440,6 +470,10 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 			if h.LastOffset() < offset {
 				continue
 			}
+			if h.LastOffset() >= limit {
+				stop = true
+				break
+			}
 			if (start >= 0 || len(parts) > 0) && n+len(raw) > maxBytes {
 				break
 			}
@@ -455,7 +489,7 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (ReadR
 		if start >= 0 {
 			parts = append(parts, block[start:end])
 		}
-		if end < len(block) || n >= maxBytes {
+		if stop || end < len(block) || n >= maxBytes {
 			break
 		}
 	}

@@ -70,12 +70,12 @@ func (e *Engine) loadProducers(ctx context.Context) error {
 				}
 				it := batch.NewIter(block)
 				for {
-					h, _, ok := it.Next()
+					h, raw, ok := it.Next()
 					if !ok {
 						break
 					}
 					if h.BaseOffset >= from && h.BaseOffset < st.Next && hasProducer(&h) {
-						s.apply(&h, h.BaseOffset)
+						s.applyBatch(&h, h.BaseOffset, controlType(&h, raw))
 						replayed++
 					}
 				}
@@ -101,11 +101,11 @@ func (e *Engine) prepareProducers(ctx context.Context, items []*uploadItem) {
 	now := e.cfg.Now()
 	for _, it := range items {
 		p := it.p
-		var hs []batch.Header
+		var hs []prodBatch
 		for _, b := range it.batches {
 			h, err := batch.ParseHeader(b.data)
 			if err == nil && hasProducer(&h) {
-				hs = append(hs, h)
+				hs = append(hs, prodBatch{h, controlType(&h, b.data)})
 			}
 		}
 		p.mu.Lock()
@@ -116,7 +116,7 @@ func (e *Engine) prepareProducers(ctx context.Context, items []*uploadItem) {
 		}
 		it.prodFirst = -1
 		if len(hs) > 0 {
-			it.prodFirst = hs[0].BaseOffset
+			it.prodFirst = hs[0].h.BaseOffset
 		}
 		it.prodHeaders = hs
 		due := p.snapBytes+it.bytes >= e.cfg.ProducerSnapshotBytes || now.Sub(p.snapTime) >= e.cfg.ProducerSnapshotInterval
@@ -127,7 +127,7 @@ func (e *Engine) prepareProducers(ctx context.Context, items []*uploadItem) {
 		s := p.upProducers.clone()
 		p.mu.Unlock()
 		for i := range hs {
-			s.apply(&hs[i], hs[i].BaseOffset)
+			hs[i].apply(s)
 		}
 		key := newSnapshotKey(p, it.last+1)
 		if err := e.cfg.Store.Put(ctx, key, encodeSnapshot(s, it.last+1)); err != nil {
@@ -137,6 +137,15 @@ func (e *Engine) prepareProducers(ctx context.Context, items []*uploadItem) {
 		it.prod, it.snapKey = s, key
 	}
 }
+
+// prodBatch is the header of a batch with a producer id and its marker
+// type (ctrlNone for data).
+type prodBatch struct {
+	h    batch.Header
+	ctrl int8
+}
+
+func (b *prodBatch) apply(s *producerStates) { s.applyBatch(&b.h, b.h.BaseOffset, b.ctrl) }
 
 func newSnapshotKey(p *Partition, offset int64) string {
 	var r [4]byte
@@ -166,7 +175,7 @@ func (p *Partition) producerCommitted(it *uploadItem) {
 		p.upProducers = it.prod
 	} else {
 		for i := range it.prodHeaders {
-			p.upProducers.apply(&it.prodHeaders[i], it.prodHeaders[i].BaseOffset)
+			it.prodHeaders[i].apply(p.upProducers)
 		}
 	}
 	if it.snapKey != "" {
@@ -183,11 +192,17 @@ func (e *Engine) expireProducers() {
 	cutoff := e.cfg.Now().Add(-e.cfg.ProducerIDExpiration).UnixMilli()
 	n := 0
 	for _, p := range e.allPartitions() {
+		p.mu.Lock()
+		logStart := p.state.LogStart
+		p.mu.Unlock()
 		p.appendMu.Lock()
 		n += p.producers.expire(cutoff)
+		p.producers.trimAborted(logStart)
 		p.appendMu.Unlock()
 		p.mu.Lock()
 		p.upProducers.expire(cutoff)
+		p.upProducers.trimAborted(logStart)
+		p.txns.trim(logStart)
 		p.mu.Unlock()
 	}
 	if n > 0 {
@@ -203,9 +218,12 @@ func (e *Engine) ExpireProducers() { e.expireProducers() }
 type ProducerState struct {
 	ProducerID     int64
 	Epoch          int16
-	LastSequence   int32
+	LastSequence   int32 // -1 if none in its epoch
 	LastTimestamp  int64
-	LastBaseOffset int64
+	LastBaseOffset int64 // -1 if none in its epoch
+	// TxnStartOffset is the first offset of its open transaction, -1 if
+	// none.
+	TxnStartOffset int64
 }
 
 // Producers returns the partition's producer state, by increasing id.
@@ -215,8 +233,12 @@ func (p *Partition) Producers() []ProducerState {
 	var out []ProducerState
 	for _, id := range p.producers.ids() {
 		pe := p.producers.m[id]
-		last := pe.buf[pe.n-1]
-		out = append(out, ProducerState{ProducerID: id, Epoch: pe.epoch, LastSequence: last.lastSeq, LastTimestamp: pe.lastTs, LastBaseOffset: last.base})
+		ps := ProducerState{ProducerID: id, Epoch: pe.epoch, LastSequence: -1, LastTimestamp: pe.lastTs, LastBaseOffset: -1, TxnStartOffset: pe.txnFirst}
+		if pe.n > 0 {
+			last := pe.buf[pe.n-1]
+			ps.LastSequence, ps.LastBaseOffset = last.lastSeq, last.base
+		}
+		out = append(out, ps)
 	}
 	return out
 }

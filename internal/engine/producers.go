@@ -18,7 +18,26 @@ var (
 	// ErrInvalidProducerEpoch is INVALID_PRODUCER_EPOCH: a newer epoch of
 	// the producer id has written to the partition (a zombie producer).
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrInvalidTxnState is INVALID_TXN_STATE: a producer with an open
+	// transaction in the partition wrote a non-transactional batch.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
 )
+
+// Control batch types (the EndTransactionMarker key's type field), and
+// ctrlNone for a data batch.
+const (
+	ctrlNone   int8 = -1
+	CtrlAbort  int8 = 0
+	CtrlCommit int8 = 1
+)
+
+// AbortedTxn is one aborted transaction in a partition: its producer, the
+// offset of its first batch and the offset of its abort marker.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+}
 
 // batchesToRetain is how many of a producer's last batches a partition
 // remembers for duplicate detection: Kafka's NUM_BATCHES_TO_RETAIN, which
@@ -37,14 +56,24 @@ type batchMeta struct {
 type producerEntry struct {
 	epoch  int16
 	lastTs int64 // max timestamp of its last batch, for expiry
-	n      int   // batches in use, 1..batchesToRetain
+	// txnFirst is the offset of the first batch of the producer's open
+	// transaction in the partition, -1 when none is open.
+	txnFirst int64
+	n        int // batches in use, 0..batchesToRetain (0 after a marker bumped the epoch)
 	// buf[:n] holds the last batches of epoch, oldest first.
 	buf [batchesToRetain]batchMeta
 }
 
 func (pe *producerEntry) batches() []batchMeta { return pe.buf[:pe.n] }
 
-func (pe *producerEntry) lastSeq() int32 { return pe.buf[pe.n-1].lastSeq }
+// lastSeq is the sequence of the producer's last batch, -1 when it has
+// none in its epoch (so that the next must be 0, as Kafka's NO_SEQUENCE).
+func (pe *producerEntry) lastSeq() int32 {
+	if pe.n == 0 {
+		return -1
+	}
+	return pe.buf[pe.n-1].lastSeq
+}
 
 // add records a batch of the entry's epoch, dropping the oldest beyond
 // batchesToRetain.
@@ -59,9 +88,14 @@ func (pe *producerEntry) add(b batchMeta) {
 
 // producerStates is one partition's producer state at some offset: every
 // idempotent batch below it has been applied, none at or above it. It is
-// Kafka's ProducerStateManager for data batches (no transactions).
+// Kafka's ProducerStateManager: producers' sequences and epochs, their
+// open transactions, and the aborted transactions of the partition (its
+// transaction index).
 type producerStates struct {
 	m map[int64]*producerEntry
+	// aborted holds the aborted transactions, by increasing marker offset
+	// (LastOffset), down to the log start offset.
+	aborted []AbortedTxn
 }
 
 func newProducerStates() *producerStates {
@@ -69,7 +103,7 @@ func newProducerStates() *producerStates {
 }
 
 func (s *producerStates) clone() *producerStates {
-	c := &producerStates{m: make(map[int64]*producerEntry, len(s.m))}
+	c := &producerStates{m: make(map[int64]*producerEntry, len(s.m)), aborted: append([]AbortedTxn(nil), s.aborted...)}
 	for id, pe := range s.m {
 		cp := *pe
 		c.m[id] = &cp
@@ -118,6 +152,20 @@ func hasProducer(h *batch.Header) bool { return h.ProducerID >= 0 }
 //     lost when the second overtakes it.
 func (s *producerStates) check(h *batch.Header, neverWritten bool) (dup *batchMeta, err error) {
 	pe := s.m[h.ProducerID]
+	if h.IsControl() || h.BaseSequence < 0 {
+		// A marker from the transaction coordinator, or a coordinator's
+		// own transactional write (the group coordinator's TxnOffsetCommit;
+		// clients' batches with a producer id always have a sequence, the
+		// API layer sees to it): no sequence to check, as Kafka checks
+		// none for coordinator appends; only an older epoch is refused.
+		if pe != nil && h.ProducerEpoch < pe.epoch {
+			return nil, fmt.Errorf("%w: marker of producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, pe.epoch)
+		}
+		return nil, nil
+	}
+	if pe != nil && pe.txnFirst >= 0 && !h.IsTransactional() && h.ProducerEpoch == pe.epoch {
+		return nil, fmt.Errorf("%w: producer %d wrote a non-transactional batch during its transaction", ErrInvalidTxnState, h.ProducerID)
+	}
 	if pe == nil {
 		if neverWritten && h.BaseSequence != 0 {
 			return nil, fmt.Errorf("%w: producer %d starts at sequence %d in a partition that never held a record", ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence)
@@ -150,29 +198,60 @@ func (s *producerStates) check(h *batch.Header, neverWritten bool) (dup *batchMe
 
 // undo is what apply changed, for restore.
 type undo struct {
-	id      int64
-	existed bool
-	prev    producerEntry
+	id         int64
+	existed    bool
+	prev       producerEntry
+	abortedLen int
 }
 
-// apply records an appended batch (base is its assigned first offset)
-// without checking it: on append after check, and when rebuilding state
-// from the log, where every batch was checked when first written. What it
-// returns undoes it (restore), for an append that fails after all.
+// apply records an appended data batch (base is its assigned first
+// offset) without checking it; see applyBatch.
 func (s *producerStates) apply(h *batch.Header, base int64) undo {
-	u := undo{id: h.ProducerID}
+	return s.applyBatch(h, base, ctrlNone)
+}
+
+// applyBatch records an appended batch without checking it: on append
+// after check, and when rebuilding state from the log, where every batch
+// was checked when first written. ctrl is the marker type of a control
+// batch (see controlType). What it returns undoes it (restore), for an
+// append that fails after all.
+//
+// A transactional data batch opens its producer's transaction if none is
+// open; a marker closes it, and an abort marker adds it to the aborted
+// transactions. A marker with a newer epoch (the coordinator fencing or
+// aborting on the producer's behalf) moves the producer to that epoch
+// with no batches, so its next batch must start at sequence 0.
+func (s *producerStates) applyBatch(h *batch.Header, base int64, ctrl int8) undo {
+	u := undo{id: h.ProducerID, abortedLen: len(s.aborted)}
 	pe := s.m[h.ProducerID]
 	if pe != nil {
 		u.existed, u.prev = true, *pe
-		if h.ProducerEpoch != pe.epoch {
-			pe.n = 0
-		}
 	} else {
-		pe = &producerEntry{}
+		pe = &producerEntry{epoch: h.ProducerEpoch, txnFirst: -1}
 		s.m[h.ProducerID] = pe
+	}
+	if h.IsControl() {
+		if h.ProducerEpoch > pe.epoch {
+			pe.epoch, pe.n = h.ProducerEpoch, 0
+		}
+		if pe.txnFirst >= 0 && ctrl == CtrlAbort {
+			s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: pe.txnFirst, LastOffset: base})
+		}
+		pe.txnFirst = -1
+		pe.lastTs = h.MaxTimestamp
+		return u
+	}
+	if h.ProducerEpoch != pe.epoch {
+		pe.n = 0
 	}
 	pe.epoch = h.ProducerEpoch
 	pe.lastTs = h.MaxTimestamp
+	if h.IsTransactional() && pe.txnFirst < 0 {
+		pe.txnFirst = base
+	}
+	if h.BaseSequence < 0 {
+		return u // a coordinator's write: no sequence to remember
+	}
 	pe.add(batchMeta{
 		firstSeq: h.BaseSequence,
 		lastSeq:  lastSequence(h),
@@ -185,6 +264,7 @@ func (s *producerStates) apply(h *batch.Header, base int64) undo {
 // restore undoes an apply; only the latest apply of a producer id may be
 // undone.
 func (s *producerStates) restore(u undo) {
+	s.aborted = s.aborted[:u.abortedLen]
 	if !u.existed {
 		delete(s.m, u.id)
 		return
@@ -194,11 +274,13 @@ func (s *producerStates) restore(u undo) {
 
 // expire forgets producers whose last batch is older than cutoff (unix
 // ms, inclusive), as Kafka does after producer.id.expiration.ms, and
-// returns how many.
+// returns how many. A producer with an open transaction is kept: its
+// transaction still bounds the last stable offset until the coordinator
+// ends it.
 func (s *producerStates) expire(cutoff int64) int {
 	n := 0
 	for id, pe := range s.m {
-		if pe.lastTs <= cutoff {
+		if pe.lastTs <= cutoff && pe.txnFirst < 0 {
 			delete(s.m, id)
 			n++
 		}
@@ -214,4 +296,35 @@ func (s *producerStates) ids() []int64 {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
+}
+
+// trimAborted forgets aborted transactions whose marker is below
+// logStart: no fetch can reach them any more.
+func (s *producerStates) trimAborted(logStart int64) {
+	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset >= logStart })
+	if i > 0 {
+		s.aborted = append([]AbortedTxn(nil), s.aborted[i:]...)
+	}
+}
+
+// controlType returns the marker type of a control batch (CtrlAbort or
+// CtrlCommit), read from its first record's key, or ctrlNone for a data
+// batch or a control batch that is not a transaction marker.
+func controlType(h *batch.Header, raw []byte) int8 {
+	if !h.IsControl() {
+		return ctrlNone
+	}
+	t := ctrlNone
+	_ = batch.Records(raw, func(r batch.Record) bool {
+		if len(r.Key) >= 4 {
+			switch v := int16(r.Key[2])<<8 | int16(r.Key[3]); v {
+			case 0:
+				t = CtrlAbort
+			case 1:
+				t = CtrlCommit
+			}
+		}
+		return false
+	})
+	return t
 }

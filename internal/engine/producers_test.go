@@ -206,7 +206,8 @@ func TestDecodeSnapshotRejects(t *testing.T) {
 }
 
 // FuzzDecodeSnapshot: decoding arbitrary bytes never panics, and what
-// decodes re-encodes to the same bytes (the format is canonical).
+// decodes re-encodes to the same bytes (the format is canonical; a
+// version 1 snapshot re-encodes as version 2 and decodes back the same).
 func FuzzDecodeSnapshot(f *testing.F) {
 	s := newProducerStates()
 	f.Add(encodeSnapshot(s, 0))
@@ -214,23 +215,49 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		s.apply(&batch.Header{ProducerID: int64(i % 3), ProducerEpoch: int16(i / 5), BaseSequence: int32(i), NumRecords: 1, MaxTimestamp: int64(i)}, int64(i))
 	}
 	f.Add(encodeSnapshot(s, 7))
+	// Transactions: one open, one aborted, one committed by a marker of
+	// a newer epoch (no batches left in it).
+	txn := batch.Header{ProducerID: 7, BaseSequence: 0, NumRecords: 1, Attributes: batch.TransactionalBit}
+	s.apply(&txn, 7)
+	s.applyBatch(&batch.Header{ProducerID: 7, Attributes: batch.TransactionalBit | batch.ControlBit}, 8, CtrlAbort)
+	txn.ProducerID = 8
+	s.apply(&txn, 9)
+	s.applyBatch(&batch.Header{ProducerID: 8, ProducerEpoch: 1, Attributes: batch.TransactionalBit | batch.ControlBit}, 10, CtrlCommit)
+	txn.ProducerID = 9
+	s.apply(&txn, 11)
+	f.Add(encodeSnapshot(s, 12))
 	f.Add([]byte("WPS1"))
+	f.Add([]byte("WPS2"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, at, err := decodeSnapshot(b)
 		if err != nil {
 			return
 		}
-		if got := encodeSnapshot(st, at); string(got) != string(b) {
+		got := encodeSnapshot(st, at)
+		if string(b[:4]) == snapMagicV1 {
+			st2, at2, err := decodeSnapshot(got)
+			if err != nil || at2 != at || string(encodeSnapshot(st2, at2)) != string(got) {
+				t.Fatalf("version 1 snapshot does not survive version 2: %v", err)
+			}
+		} else if string(got) != string(b) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", got, b)
 		}
 		for id, pe := range st.m {
-			if pe.n == 0 || pe.n > batchesToRetain {
+			if pe.n > batchesToRetain || (pe.n == 0 && string(b[:4]) == snapMagicV1) {
 				t.Fatalf("producer %d with %d batches", id, pe.n)
 			}
 			for _, bm := range pe.batches() {
 				if bm.base < 0 || bm.last < bm.base || bm.last >= at {
 					t.Fatalf("producer %d batch %+v outside [0,%d)", id, bm, at)
 				}
+			}
+			if pe.txnFirst < -1 || pe.txnFirst >= at {
+				t.Fatalf("producer %d transaction at %d outside [0,%d)", id, pe.txnFirst, at)
+			}
+		}
+		for _, a := range st.aborted {
+			if a.FirstOffset < 0 || a.LastOffset <= a.FirstOffset || a.LastOffset >= at {
+				t.Fatalf("aborted transaction %+v outside [0,%d)", a, at)
 			}
 		}
 	})

@@ -70,7 +70,7 @@ type uploadItem struct {
 	// snapKey its snapshot, when one was written for this upload;
 	// prodFirst the offset of the item's first batch with a producer id
 	// (-1 if none).
-	prodHeaders []batch.Header
+	prodHeaders []prodBatch
 	prod        *producerStates
 	snapKey     string
 	prodFirst   int64
@@ -295,7 +295,7 @@ func (e *Engine) reloadStatesLocked(ctx context.Context, items []*uploadItem) er
 			if !b.uploaded && b.last < st.Next {
 				// Adopted: the upload state moves past it too.
 				if h, err := batch.ParseHeader(b.data); err == nil && hasProducer(&h) {
-					p.upProducers.apply(&h, h.BaseOffset)
+					p.upProducers.applyBatch(&h, h.BaseOffset, controlType(&h, b.data))
 				}
 				b.uploaded = true
 				e.pendingBytes.Add(-int64(len(b.data)))

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -391,6 +392,27 @@ func (c *Coordinator) Delete(ctx context.Context, groups []string) []error {
 		errs[i] = call(ctx, s, error(kerr.NotCoordinator), func(reply func(error)) { s.deleteGroup(name, reply) })
 	}
 	return errs
+}
+
+// DeleteTopicOffsets removes every group's committed offsets of topics,
+// as Kafka does once topics are deleted. It waits for every partition of
+// the offsets topic, one still loading once it has loaded.
+func (c *Coordinator) DeleteTopicOffsets(ctx context.Context, topics []string) error {
+	set := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		set[t] = true
+	}
+	errs := make([]error, len(c.shards))
+	var wg sync.WaitGroup
+	for i, s := range c.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = call(ctx, s, error(kerr.NotCoordinator), func(reply func(error)) { s.deleteTopicOffsets(set, reply) })
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // DeleteOffsets is OffsetDelete.

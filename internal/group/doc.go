@@ -47,6 +47,10 @@
 //	                                       timestamp, members with subscription and
 //	                                       assignment), nil to delete
 //
+// When topics are deleted, every group's offsets of them are deleted too
+// (DeleteTopicOffsets), as Kafka does, so a topic recreated under the
+// same name does not inherit them.
+//
 // Group metadata is written when a generation completes (the leader's
 // assignment, or an Empty generation), when a static member is replaced
 // in a Stable group, and deleted with the group.

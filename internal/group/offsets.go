@@ -99,7 +99,11 @@ func (s *shard) fetch(req FetchRequest) FetchResult {
 	g := s.groups[req.Group]
 	if g == nil {
 		for _, tp := range req.Partitions {
-			res.Offsets = append(res.Offsets, FetchedOffset{TopicPartition: tp, Offset: -1, LeaderEpoch: -1})
+			fo := FetchedOffset{TopicPartition: tp, Offset: -1, LeaderEpoch: -1}
+			if req.RequireStable && s.txnPendingFor(req.Group, tp) {
+				fo.Err = kerr.UnstableOffsetCommit
+			}
+			res.Offsets = append(res.Offsets, fo)
 		}
 		return res
 	}
@@ -112,7 +116,7 @@ func (s *shard) fetch(req FetchRequest) FetchResult {
 	}
 	for _, tp := range tps {
 		fo := FetchedOffset{TopicPartition: tp, Offset: -1, LeaderEpoch: -1}
-		if req.RequireStable && g.pendingCommits[tp] > 0 {
+		if req.RequireStable && (g.pendingCommits[tp] > 0 || s.txnPendingFor(g.name, tp)) {
 			fo.Err = kerr.UnstableOffsetCommit
 		} else if o, ok := g.offsets[tp]; ok {
 			fo.Offset, fo.LeaderEpoch, fo.Metadata = o.offset, o.leaderEpoch, o.metadata
@@ -172,6 +176,68 @@ func (s *shard) deleteOffsets(group string, tps []TopicPartition, reply func(Off
 			}
 		}
 		reply(res)
+	})
+}
+
+// deleteTopicOffsets is what Kafka does once topics are deleted
+// (onPartitionsDeleted): every group loses its offsets of them, pending
+// ones too, so that a topic created again under the same name is read
+// from auto.offset.reset rather than from the old topic's offsets. As in
+// Kafka's current coordinator, a group left Empty without offsets goes at
+// the next expiry check.
+func (s *shard) deleteTopicOffsets(topics map[string]bool, reply func(error)) {
+	names := make([]string, 0, len(s.groups))
+	for name := range s.groups {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	type removal struct {
+		g   *group
+		tps []TopicPartition
+	}
+	var removals []removal
+	var recs []kv
+	for _, name := range names {
+		g := s.groups[name]
+		var tps []TopicPartition
+		for tp := range g.offsets {
+			if topics[tp.Topic] {
+				tps = append(tps, tp)
+			}
+		}
+		for tp := range g.pendingCommits {
+			if _, ok := g.offsets[tp]; !ok && topics[tp.Topic] {
+				tps = append(tps, tp)
+			}
+		}
+		if len(tps) == 0 {
+			continue
+		}
+		sortPartitions(tps)
+		for _, tp := range tps {
+			recs = append(recs, offsetTombstone(g.name, tp))
+		}
+		removals = append(removals, removal{g, tps})
+	}
+	if len(recs) == 0 {
+		reply(nil)
+		return
+	}
+	// Pending commits were appended before these tombstones, so they
+	// complete first and the deletion below has the last word, as a
+	// reload of the log would.
+	s.write(recs, func(err error) {
+		if err != nil {
+			reply(writeErr(err))
+			return
+		}
+		for _, r := range removals {
+			for _, tp := range r.tps {
+				delete(r.g.offsets, tp)
+			}
+		}
+		s.c.log.Info("offsets of deleted topics removed", "partition", s.index, "groups", len(removals), "offsets", len(recs))
+		reply(nil)
 	})
 }
 

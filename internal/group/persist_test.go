@@ -15,7 +15,8 @@ import (
 // it and rebuilds everything on the same storage: once after a clean
 // close (state read back from object storage), once after a crash that
 // uploaded nothing (state replayed from the WAL). Acknowledged commits and
-// group metadata come back; deleted state stays deleted.
+// group metadata come back; deleted state (groups, offsets, offsets of
+// deleted topics) stays deleted.
 func TestGroupPersistence(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		name := "clean close"
@@ -78,6 +79,21 @@ func TestGroupPersistence(t *testing.T) {
 			if res := c.DeleteOffsets(ctx, "simple", []TopicPartition{{"u", 0}}); res.Err != nil || res.Partitions[0] != nil {
 				t.Fatalf("offset delete: %+v", res)
 			}
+			// A deleted topic's offsets go from every group, Stable or
+			// not; the other topics' stay.
+			commit("stable", join.MemberID, join.Generation, CommitOffset{TopicPartition{"doomed", 0}, 7, -1, nil})
+			commit("simple", "", -1, CommitOffset{TopicPartition{"doomed", 2}, 8, -1, nil})
+			commit("doomed-only", "", -1, CommitOffset{TopicPartition{"doomed", 1}, 9, -1, nil})
+			if err := c.DeleteTopicOffsets(ctx, []string{"doomed", "never-committed"}); err != nil {
+				t.Fatalf("delete topic offsets: %v", err)
+			}
+			for _, g := range []string{"stable", "simple", "doomed-only"} {
+				for _, o := range c.Fetch(ctx, FetchRequest{Group: g}).Offsets {
+					if o.Topic == "doomed" {
+						t.Errorf("group %s still has %+v of the deleted topic", g, o)
+					}
+				}
+			}
 
 			c.Stop()
 			closeCtx := ctx
@@ -112,6 +128,9 @@ func TestGroupPersistence(t *testing.T) {
 			}
 			if got := fetch("gone"); len(got) != 0 {
 				t.Errorf("deleted group's offsets after reload: %+v", got)
+			}
+			if got := fetch("doomed-only"); len(got) != 0 {
+				t.Errorf("offsets of a deleted topic after reload: %+v", got)
 			}
 			d := c2.Describe(ctx, []string{"stable", "gone"})
 			if d[0].State != "Stable" || d[0].Protocol != "range" || len(d[0].Members) != 1 ||

@@ -31,6 +31,7 @@ package group
 //	list NAME [states=a,b] [types=a,b]
 //	delete NAME group...
 //	delete-offsets NAME group= partitions=t/0,...
+//	delete-topics NAME topics=t,u   offsets of deleted topics go from every group
 //	advance DURATION      move the clock, firing timers in order
 //	hold | release        appends wait to become durable until release
 //	fail | unfail         appends fail
@@ -398,6 +399,11 @@ func (r *runner) exec(line string) string {
 				out = append(out, errName(e))
 			}
 			return strings.Join(out, " ")
+		})
+	case "delete-topics":
+		topics := strings.Split(kv["topics"], ",")
+		r.async(name, func(ctx context.Context) string {
+			return errName(r.c.DeleteTopicOffsets(ctx, topics))
 		})
 	default:
 		r.t.Fatalf("unknown command %q", cmd)

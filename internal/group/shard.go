@@ -32,6 +32,9 @@ type shard struct {
 	inflight int // appends whose completion has not run yet
 	acks     chan pendingAppend
 	expiry   *loopTimer
+	// txnPending holds transactional offset commits waiting for their
+	// producer's marker: producer id -> group -> offsets (see txn.go).
+	txnPending map[int64]map[string]map[TopicPartition]offset
 }
 
 type pendingAppend struct {
@@ -217,8 +220,23 @@ func (s *shard) load() bool {
 			if h.LastOffset() < off {
 				continue
 			}
-			if !h.IsControl() {
+			if h.IsControl() {
+				// A transaction marker settles the producer's
+				// transactional commits read so far.
+				if t := markerType(b); t >= 0 {
+					for name, offs := range s.txnPending[h.ProducerID] {
+						if t == 1 {
+							bg := get(name)
+							for tp, v := range offs {
+								bg.offsets[tp] = v
+							}
+						}
+					}
+					delete(s.txnPending, h.ProducerID)
+				}
+			} else {
 				from := off
+				txnal := h.IsTransactional()
 				err := batch.Records(b, func(r batch.Record) bool {
 					if r.Offset < from {
 						return true
@@ -232,6 +250,10 @@ func (s *shard) load() bool {
 						return true
 					}
 					records++
+					if txnal && l.offset != nil && !l.offset.delete {
+						s.pendTxnOffset(h.ProducerID, l.group, l.offset.tp, l.offset.value)
+						return true
+					}
 					bg := get(l.group)
 					switch {
 					case l.offset != nil && l.offset.delete:

@@ -22,6 +22,7 @@ import (
 	"github.com/weirdb/weir/internal/server"
 	"github.com/weirdb/weir/internal/storage/objstore"
 	"github.com/weirdb/weir/internal/storage/wal"
+	"github.com/weirdb/weir/internal/txn"
 )
 
 // Options configure a Node. Storage left nil is built from Config.
@@ -46,6 +47,7 @@ type Node struct {
 	srv    *server.Server
 	eng    *engine.Engine
 	groups *group.Coordinator
+	txns   *txn.Coordinator
 	closes []func() error // in start order; run in reverse
 	served chan error
 }
@@ -152,6 +154,25 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 	groups := n.groups
 	n.closes = append(n.closes, func() error { groups.Stop(); return nil })
 
+	// The transaction coordinator keeps its state in __transaction_state
+	// and writes markers through the engine; markers in __consumer_offsets
+	// also settle the group coordinator's transactional offset commits.
+	n.txns, err = txn.Start(ctx, txn.Config{
+		Storage:       txn.EngineStorage(n.eng),
+		Markers:       txn.EngineMarkers(n.eng, groupMarkers(n.groups)),
+		NewProducerID: n.eng.NewProducerID,
+		Partitions:    int32(cfg.Int("transaction.state.log.num.partitions")),
+		MaxTimeout:    cfg.Duration("transaction.max.timeout.ms"),
+		AbortInterval: cfg.Duration("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+		IDExpiration:  cfg.Duration("transactional.id.expiration.ms"),
+		Logger:        o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start transaction coordinator: %w", err)
+	}
+	txns := n.txns
+	n.closes = append(n.closes, func() error { txns.Stop(); return nil })
+
 	n.ln, err = net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -169,6 +190,7 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, err
 	}
 	h.SetGroups(n.groups)
+	h.SetTxns(n.txns)
 	n.srv = server.New(server.Config{
 		MaxRequestBytes: cfg.SocketRequestMaxBytes(),
 		IdleTimeout:     cfg.Duration("connections.max.idle.ms"),
@@ -232,6 +254,19 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Engine exposes the storage engine, for tests.
 func (n *Node) Engine() *engine.Engine { return n.eng }
 
+// Txns exposes the transaction coordinator, for tests.
+func (n *Node) Txns() *txn.Coordinator { return n.txns }
+
+// groupMarkers hands markers written to __consumer_offsets to the group
+// coordinator, which then applies or drops the transaction's offsets.
+func groupMarkers(g *group.Coordinator) func(tp txn.TP, producerID int64, commit bool) {
+	return func(tp txn.TP, producerID int64, commit bool) {
+		if tp.Topic == group.TopicName {
+			g.TxnMarker(tp.Partition, producerID, commit)
+		}
+	}
+}
+
 // Groups exposes the group coordinator, for tests.
 func (n *Node) Groups() *group.Coordinator { return n.groups }
 
@@ -243,6 +278,9 @@ func (n *Node) Close(ctx context.Context) error {
 		// First, so JoinGroup and SyncGroup requests parked in
 		// rebalances are answered and do not hold up the shutdown.
 		n.groups.Stop()
+	}
+	if n.txns != nil {
+		n.txns.Stop()
 	}
 	if n.srv != nil {
 		if err := n.srv.Shutdown(ctx); err != nil {

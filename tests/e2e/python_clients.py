@@ -5,7 +5,7 @@ Usage: python3 python_clients.py BOOTSTRAP TOPIC_A TOPIC_B N
 confluent-kafka (librdkafka) produces N records to TOPIC_A and kafka-python
 reads them back; kafka-python produces N records to TOPIC_B and
 confluent-kafka reads them back. Both topics have two partitions. Consumers
-use assign() with explicit offsets: Weir has no consumer groups yet.
+use assign() with explicit offsets; python_groups.py covers consumer groups.
 Checks keys (including null), values (including non-UTF-8 bytes), headers
 (order, duplicates, empty and binary values), CreateTime timestamps,
 partitions and offsets. Prints one JSON line with what was written where;
