@@ -41,11 +41,12 @@
 //	wal-00000000000000041237.log   entries 41237 .. 80112
 //	wal-00000000000000080113.log   entries 80113 ..   (active: appends go here)
 //
-// Only the last segment is written to. Once it has grown past
-// FileOptions.SegmentBytes, the next batch starts a new segment named after
-// that batch's first entry. In the example, Trim(50000) deletes only the
-// first file: the second still holds 50000 and later entries. Other names in
-// the directory are ignored.
+// Only the last segment is written to. Once its frames fill
+// FileOptions.SegmentBytes (the last batch may run past it, growing the
+// file), the next batch starts a new segment named after that batch's first
+// entry. In the example, Trim(50000) deletes only the first file: the second
+// still holds 50000 and later entries. Other names in the directory are
+// ignored.
 //
 // A segment is a plain concatenation of frames, all integers little-endian:
 //
@@ -59,11 +60,29 @@
 //
 //	02 00 00 00  e2 d1 5a 9c  07 00 00 00 00 00 00 00  68 69
 //
+// The frames may be followed by zeros up to the end of the file: the
+// preallocated tail. A segment is preallocated to FileOptions.SegmentBytes
+// of zeros (fallocate, or a sparse extension where the filesystem has no
+// fallocate) when it is created and when it is reopened as the active
+// segment, and frames overwrite the zeros from the start. Close truncates
+// the active segment to its last frame, so a log closed cleanly has no
+// zero tail; one left by a crash has. No frame starts with 16 zero bytes
+// (seq is never 0), so a zero frame header cannot be mistaken for an entry.
+// Older versions of Weir, which did not preallocate, read a zero tail as a
+// bad frame and cut it (with a warning), losing nothing.
+//
 // # File: durability order
 //
 // Append: the entries queued since the last batch are written with one
-// write and made durable with one fsync; only then do their callbacks run.
-// A new segment is created and the directory fsynced before the first write
+// write (pwrite, at the end of the last frame) and made durable with one
+// fdatasync; only then do their callbacks run, and a failed fdatasync fails
+// them and the WAL (it is never retried: after a failed sync, the kernel may
+// have dropped the dirty pages, so a later successful sync proves nothing).
+// fdatasync is enough because it also makes durable the metadata needed to
+// read the data back (file size, block allocation); what it skips (mtime)
+// recovery does not use. Preallocation makes it cheaper, as writes inside
+// the preallocated zeros do not change the file size. A new segment is
+// created, preallocated and the directory fsynced before the first write
 // into it. Trim removes the oldest segments first and then fsyncs the
 // directory, so the segments left are always contiguous.
 //
@@ -72,17 +91,26 @@
 // OpenFile reads every segment in order and checks every frame: its length
 // fits in the file, its crc matches, and its seq is one more than the last
 // (the first frame of a segment must carry the seq in the file name, and a
-// segment must start right after the previous one ends). At the first frame
-// that fails, the log is cut: that segment is truncated to the end of the last
-// good frame and fsynced, every later segment is deleted, the directory is
-// fsynced, and a warning is logged with the keys "segment", "offset",
-// "reason" and "deleted_segments". Appends continue after the last good
-// entry. A read error is not a bad frame: OpenFile fails and changes nothing.
+// segment must start right after the previous one ends). A frame header of
+// zeros (or fewer than 16 bytes of zeros at the end of the file) where every
+// later byte of the segment is zero too is the segment's clean end, the
+// preallocated tail: nothing is cut or logged, and the next segment, if any,
+// must still start right after it. Zeros followed by anything else are a bad
+// frame (reason "zeroed frame header before non-zero bytes": a disk that
+// wrote a later block of a torn batch but not an earlier one). At the first
+// frame that fails, the log is cut: that segment is truncated to the end of
+// the last good frame and fsynced, every later segment is deleted, the
+// directory is fsynced, and a warning is logged with the keys "segment",
+// "offset", "reason" and "deleted_segments". Appends continue after the last
+// good entry. A read error is not a bad frame: OpenFile fails and changes
+// nothing.
 //
 // A frame is bad only after a crash mid-write or a corrupted disk. A crash
-// tears at most the batch being written, which was never acknowledged. A
-// corrupted disk may cut acknowledged entries; the warning is the only trace.
-// The converse does not hold: an entry whose done reported an error may still
-// be replayed, because its write can reach the disk although the fsync
-// failed. A failed entry's fate is unknown, not "absent".
+// tears at most the batch being written, which was never acknowledged; in a
+// preallocated segment what it leaves is part of that batch followed by
+// zeros, cut at the first torn frame like any other. A corrupted disk may
+// cut acknowledged entries; the warning is the only trace. The converse does
+// not hold: an entry whose done reported an error may still be replayed,
+// because its write can reach the disk although the fsync failed. A failed
+// entry's fate is unknown, not "absent".
 package wal

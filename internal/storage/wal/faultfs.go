@@ -20,9 +20,10 @@ const (
 	OpRemove                 // FS.Remove
 	OpSyncDir                // FS.SyncDir
 	OpRead                   // Handle.Read
-	OpWrite                  // Handle.Write
-	OpSync                   // Handle.Sync
+	OpWrite                  // Handle.Write and Handle.WriteAt
+	OpSync                   // Handle.Sync and Handle.SyncData
 	OpTruncate               // Handle.Truncate
+	OpAllocate               // Handle.Allocate
 )
 
 func (op Op) String() string {
@@ -41,6 +42,8 @@ func (op Op) String() string {
 		return "sync"
 	case OpTruncate:
 		return "truncate"
+	case OpAllocate:
+		return "allocate"
 	}
 	return fmt.Sprintf("Op(%d)", int(op))
 }
@@ -87,8 +90,9 @@ func (f *FaultFS) FailAfter(op Op, n int, err error) {
 	f.rules[op] = &faultRule{after: n, err: err}
 }
 
-// TearNextWrite makes the next Write pass only its first keep bytes to the
-// file and then return ErrInjected, as a crash mid-write leaves a file.
+// TearNextWrite makes the next Write or WriteAt pass only its first keep
+// bytes to the file and then return ErrInjected, as a crash mid-write leaves
+// a file.
 func (f *FaultFS) TearNextWrite(keep int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -185,11 +189,36 @@ func (h *faultHandle) Write(p []byte) (int, error) {
 	return h.Handle.Write(p)
 }
 
+func (h *faultHandle) WriteAt(p []byte, off int64) (int, error) {
+	if keep, ok := h.fs.takeTear(); ok {
+		n, _ := h.Handle.WriteAt(p[:min(keep, len(p))], off)
+		return n, ErrInjected
+	}
+	if err := h.fs.fault(OpWrite); err != nil {
+		return 0, err
+	}
+	return h.Handle.WriteAt(p, off)
+}
+
 func (h *faultHandle) Sync() error {
 	if err := h.fs.fault(OpSync); err != nil {
 		return err
 	}
 	return h.Handle.Sync()
+}
+
+func (h *faultHandle) SyncData() error {
+	if err := h.fs.fault(OpSync); err != nil {
+		return err
+	}
+	return h.Handle.SyncData()
+}
+
+func (h *faultHandle) Allocate(size int64) error {
+	if err := h.fs.fault(OpAllocate); err != nil {
+		return err
+	}
+	return h.Handle.Allocate(size)
 }
 
 func (h *faultHandle) Truncate(size int64) error {

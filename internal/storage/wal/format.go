@@ -53,6 +53,10 @@ func appendFrame(dst []byte, seq uint64, data []byte) []byte {
 // and calls fn (if not nil) with each good entry; fn may keep data. The
 // frames must carry consecutive sequence numbers starting at seq.
 //
+// A frame header of zeros (no frame has one: seq is never 0) where every
+// byte to size is zero too is the segment's preallocated, never written
+// tail: the clean end of the frames, not a bad frame.
+//
 // It returns the offset just past the last good frame and the sequence
 // number the next frame would have carried. If it stopped before size
 // because a frame is bad, reason says why. err is a read error or fn's error,
@@ -62,11 +66,22 @@ func scanFrames(r io.Reader, name string, size int64, seq uint64, fn func(seq ui
 	var hdr [frameHeaderSize]byte
 	var buf []byte
 	for end < size {
-		if size-end < frameHeaderSize {
-			return end, seq, "torn frame header", nil
-		}
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		h := hdr[:min(size-end, frameHeaderSize)]
+		if _, err := io.ReadFull(br, h); err != nil {
 			return end, seq, "", fmt.Errorf("read wal segment %s at offset %d: %w", name, end, err)
+		}
+		if allZero(h) {
+			zero, err := restZero(br, size-end-int64(len(h)))
+			if err != nil {
+				return end, seq, "", fmt.Errorf("read wal segment %s after offset %d: %w", name, end, err)
+			}
+			if zero {
+				return end, seq, "", nil
+			}
+			return end, seq, "zeroed frame header before non-zero bytes", nil
+		}
+		if len(h) < frameHeaderSize {
+			return end, seq, "torn frame header", nil
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[0:4]))
 		if n > size-end-frameHeaderSize {
@@ -96,4 +111,32 @@ func scanFrames(r io.Reader, name string, size int64, seq uint64, fn func(seq ui
 		seq++
 	}
 	return end, seq, "", nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// restZero reports whether the next n bytes of br are all zero.
+func restZero(br *bufio.Reader, n int64) (bool, error) {
+	for n > 0 {
+		b, err := br.Peek(int(min(n, int64(br.Size()))))
+		if len(b) == 0 && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return false, err
+		}
+		if !allZero(b) {
+			return false, nil
+		}
+		br.Discard(len(b))
+		n -= int64(len(b))
+	}
+	return true, nil
 }

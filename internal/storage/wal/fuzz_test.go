@@ -38,13 +38,27 @@ func FuzzReplay(f *testing.F) {
 	flipped[len(flipped)/2] ^= 1
 	f.Add(flipped)
 	f.Add([]byte{})
+	// Preallocated zeros behind the entries (a crash leaves them), some
+	// too few for a frame header, some with bytes after them, a torn frame
+	// in front of them, or a zeroed frame in the middle.
+	zeros := make([]byte, 100)
+	f.Add(append(bytes.Clone(seg), zeros...))
+	f.Add(append(bytes.Clone(seg), zeros[:7]...))
+	f.Add(append(append(bytes.Clone(seg), zeros...), 1))
+	f.Add(append(bytes.Clone(seg[:len(seg)-3]), zeros...))
+	f.Add(zeros)
+	zeroed := bytes.Clone(seg)
+	clear(zeroed[17:34]) // the frame of the empty second entry, and a byte more
+	f.Add(zeroed)
 
 	f.Fuzz(func(t *testing.T, seg []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(segPath(dir, 1), seg, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		opts := wal.FileOptions{Logger: slog.New(slog.DiscardHandler)}
+		// Segments large enough that "after" never rolls into a second one,
+		// small enough that preallocating them on every open is cheap.
+		opts := wal.FileOptions{SegmentBytes: 4 << 20, Logger: slog.New(slog.DiscardHandler)}
 		got := reopenReplay(t, dir, opts)
 		if len(got) > len(fuzzEntries) || !slices.EqualFunc(got, fuzzEntries[:len(got)], bytes.Equal) {
 			t.Fatalf("replayed %q, not a prefix of what was written", got)
