@@ -3,7 +3,7 @@
 #   make test   install test dependencies, then run every test
 GO ?= go
 
-.PHONY: run build test test-deps vet unit e2e fuzz-short
+.PHONY: run build test test-deps vet unit compat e2e fuzz-short
 
 run:
 	$(GO) run ./cmd/weir serve
@@ -11,7 +11,7 @@ run:
 build:
 	$(GO) build -o bin/weir ./cmd/weir
 
-test: test-deps vet unit
+test: test-deps vet unit compat
 
 test-deps:
 	./scripts/install-test-deps.sh
@@ -23,6 +23,15 @@ vet:
 # Unit, integration and end-to-end tests; fuzz targets run their seed corpora.
 unit:
 	WEIR_REQUIRE_CLIENTS=1 WEIR_REQUIRE_VERSITYGW=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+# Client compatibility (tests/compat, docs/compatibility.md): franz-go's,
+# confluent-kafka-go's and kafka-go's own tests and scenario programs in kcat,
+# Python, kafkajs, sarama and franz-go, each suite against a fresh weir serve;
+# ends with "compat: N passed, N failed, N skipped". COMPAT_ARGS passes flags:
+# '-suites scenarios -v', '-target kfake' (baseline), '-doc ../../docs/compatibility.md'.
+COMPAT_ARGS ?=
+compat:
+	cd tests/compat && $(GO) vet ./... && $(GO) run ./harness $(COMPAT_ARGS)
 
 e2e:
 	WEIR_REQUIRE_CLIENTS=1 $(GO) test -count=1 -v ./tests/e2e/

@@ -1,5 +1,5 @@
 // Command kfakeserver runs franz-go's kfake (the fake Kafka cluster franz-go
-// tests itself against) on loopback ports, for tests/compat/run.sh: the same
+// tests itself against) on loopback ports, for the harness (-target kfake): the same
 // client test suites run against it give the baseline that Weir's results are
 // compared with. The kfake version is the one pinned in go.mod.
 //
