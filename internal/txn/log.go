@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/weirdb/weir/internal/batch"
+	"github.com/weirdb/weir/internal/coordlog"
 	"github.com/weirdb/weir/internal/engine"
 )
 
@@ -14,25 +14,12 @@ import (
 const TopicName = "__transaction_state"
 
 // Log is one partition of the transaction state topic as the coordinator
-// uses it. The coordinator is its only writer.
-type Log interface {
-	// Append queues one valid record batch at the end of the log and
-	// returns once the batch has its offsets; wait returns nil once the
-	// batch is durable, or the reason it never will be.
-	Append(ctx context.Context, batch []byte) (wait func(context.Context) error, err error)
-	// Read returns whole batches from the one holding offset on.
-	Read(ctx context.Context, offset int64, maxBytes int) (records []byte, err error)
-	// Bounds returns the log start offset and the high watermark.
-	Bounds() (logStart, hw int64)
-}
+// uses it; the coordinator is its only writer.
+type Log = coordlog.Log
 
 // Storage gives the coordinator the partitions of the transaction state
 // topic.
-type Storage interface {
-	// Open returns the partitions, creating the topic with partitions
-	// partitions if it does not exist (an existing topic keeps its count).
-	Open(ctx context.Context, partitions int32) ([]Log, error)
-}
+type Storage = coordlog.Storage
 
 // TP is a topic partition.
 type TP struct {
@@ -55,54 +42,7 @@ type Markers interface {
 
 // EngineStorage keeps the transaction state topic in eng: an internal
 // topic with cleanup.policy=compact, as in Kafka.
-func EngineStorage(eng *engine.Engine) Storage { return engineStorage{eng} }
-
-type engineStorage struct{ eng *engine.Engine }
-
-func (s engineStorage) Open(ctx context.Context, partitions int32) ([]Log, error) {
-	t := s.eng.Topic(TopicName)
-	if t == nil {
-		var err error
-		t, err = s.eng.CreateTopic(ctx, TopicName, partitions, map[string]string{"cleanup.policy": "compact"}, true)
-		if errors.Is(err, engine.ErrTopicExists) {
-			t = s.eng.Topic(TopicName)
-		} else if err != nil {
-			return nil, fmt.Errorf("create %s: %w", TopicName, err)
-		}
-		if t == nil {
-			return nil, fmt.Errorf("create %s: topic vanished", TopicName)
-		}
-	}
-	logs := make([]Log, len(t.Partitions))
-	for i, p := range t.Partitions {
-		logs[i] = engineLog{p}
-	}
-	return logs, nil
-}
-
-type engineLog struct{ p *engine.Partition }
-
-func (l engineLog) Append(ctx context.Context, raw []byte) (func(context.Context) error, error) {
-	h, err := batch.Validate(raw)
-	if err != nil {
-		return nil, err
-	}
-	a, err := l.p.Append(ctx, raw, h, false)
-	if err != nil {
-		return nil, err
-	}
-	return a.Wait, nil
-}
-
-func (l engineLog) Read(ctx context.Context, offset int64, maxBytes int) ([]byte, error) {
-	res, err := l.p.Read(ctx, offset, maxBytes)
-	return res.Records, err
-}
-
-func (l engineLog) Bounds() (int64, int64) {
-	start, hw, _, _ := l.p.Offsets()
-	return start, hw
-}
+func EngineStorage(eng *engine.Engine) Storage { return coordlog.EngineStorage(eng, TopicName) }
 
 // EngineMarkers writes markers into eng's partitions. written, if not nil,
 // is called after each marker is durable (the group coordinator applies
