@@ -7,6 +7,8 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +202,103 @@ func TestGroupKafkaGo(t *testing.T) {
 		if k[1] < end[int32(k[0])] {
 			t.Errorf("c consumed %d@%d, committed before it started", k[0], k[1])
 		}
+	}
+}
+
+// TestGroupKafkaGoRebalance: kafka-go Readers configured as kafka-go's own
+// TestReaderConsumerGroup configures them (heartbeat interval equal to the
+// rebalance timeout, 2 s; no commits), two of them on a three-partition
+// topic, joining together and joining a group that is already Stable. A
+// member joining while the first one syncs fails that sync with
+// REBALANCE_IN_PROGRESS and both rejoin; a member joining a Stable group
+// waits while the first one learns of the rebalance from its heartbeat, and
+// the first is dropped if it does not rejoin within the rebalance timeout,
+// then rejoins as a new member. Either way the group settles with both
+// Readers, the partitions split between them (2 and 1, range), and every
+// record delivered.
+func TestGroupKafkaGoRebalance(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		stagger bool // the second Reader joins once the first consumes
+	}{
+		{"join-together", false},
+		{"join-stable-group", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, adm := grStart(t)
+			addr := n.Addr()
+			topic, group := "kafkago-rebalance-"+tc.name, "kafkago-rebalance-group-"+tc.name
+			const parts = 3
+			if _, err := adm.CreateTopic(grCtx(t), parts, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			grProduce(t, addr, topic, parts, 8, "a")
+			seen := newGRSeen()
+			reader := func(name string) {
+				r := kafkago.NewReader(kafkago.ReaderConfig{
+					Brokers:           []string{addr},
+					Topic:             topic,
+					GroupID:           group,
+					HeartbeatInterval: 2 * time.Second,
+					RebalanceTimeout:  2 * time.Second,
+					RetentionTime:     time.Hour,
+					MinBytes:          1,
+					MaxBytes:          1e6,
+					MaxWait:           200 * time.Millisecond,
+					Dialer:            &kafkago.Dialer{ClientID: name, Timeout: 10 * time.Second},
+				})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for {
+						m, err := r.FetchMessage(ctx)
+						if err != nil {
+							return
+						}
+						seen.addAt(name, int32(m.Partition), m.Offset)
+					}
+				}()
+				t.Cleanup(func() {
+					cancel()
+					<-done
+					r.Close()
+				})
+			}
+			reader("a")
+			if tc.stagger {
+				grWait(t, "a to consume", func() bool { return seen.count("a") > 0 })
+			}
+			reader("b")
+			var last string
+			wait := time.Now().Add(40 * time.Second)
+			for {
+				dg, err := adm.DescribeGroups(grCtx(t), group)
+				g := dg[group]
+				var owned []int32
+				split := err == nil && g.State == "Stable" && len(g.Members) == 2
+				for _, m := range g.Members {
+					ca, ok := m.Assigned.AsConsumer()
+					if !ok || len(ca.Topics) != 1 || ca.Topics[0].Topic != topic || len(ca.Topics[0].Partitions) == 0 {
+						split = false
+						continue
+					}
+					owned = append(owned, ca.Topics[0].Partitions...)
+				}
+				slices.Sort(owned)
+				split = split && slices.Equal(owned, []int32{0, 1, 2})
+				last = fmt.Sprintf("state %q, %d members, partitions %v, err %v; a read %d, b read %d, missing %v",
+					g.State, len(g.Members), owned, err, seen.count("a"), seen.count("b"), seen.missing(grEnd(t, adm, topic)))
+				if split && seen.count("a") > 0 && seen.count("b") > 0 && len(seen.missing(grEnd(t, adm, topic))) == 0 {
+					break
+				}
+				if time.Now().After(wait) {
+					t.Fatalf("the group did not settle with both readers: %s", last)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -116,10 +116,13 @@ func runKafkaGo(ctx context.Context, h *harness) ([]result, error) {
 	// The test helper getOffsets builds a ConsumerGroup without the connect
 	// function that NewConsumerGroup sets, so the subtests that use it
 	// panic (against kfake as against Weir), and a panic ends the whole test
-	// binary. Set it in the copy, as NewConsumerGroup would.
+	// binary. Set it in the copy, with the default network timeout, as
+	// NewConsumerGroup's Validate would: without it (Timeout 0) every
+	// request's deadline is "now", and the coordinator lookup fails at once
+	// with "i/o timeout" writing to any broker.
 	if err := patchFile(filepath.Join(src, "reader_test.go"),
 		"\n\tconn, err := cg.coordinator()\n",
-		"\tcg.config.connect = makeConnect(cg.config)\n", true); err != nil {
+		"\tcg.config.Timeout = defaultTimeout\n\tcg.config.connect = makeConnect(cg.config)\n", true); err != nil {
 		return nil, err
 	}
 	// And it goes on with a nil connection when connecting fails: stop the
