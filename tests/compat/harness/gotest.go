@@ -138,7 +138,9 @@ func (h *harness) runGoTest(ctx context.Context, g goTest) ([]result, error) {
 			r.Status = "fail"
 			r.Reason = "no result (test binary timed out or crashed); see " + logPath
 		case "fail":
-			r.Reason = reasonFrom(st.output, false)
+			// The last file:line is the one that failed the test (t.Fatal);
+			// earlier ones are usually its t.Log lines.
+			r.Reason = reasonFrom(st.output, true)
 		case "skip":
 			r.Reason = reasonFrom(st.output, true)
 		}
