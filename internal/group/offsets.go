@@ -44,23 +44,9 @@ func (s *shard) commit(req CommitRequest, reply func([]error)) {
 		s.scheduleHeartbeat(g, m, ms(m.sessionTimeoutMs))
 	}
 	now := s.nowMs()
-	var recs []kv
-	var idx []int
-	var vals []offset
-	for i, o := range req.Offsets {
-		md := ""
-		if o.Metadata != nil {
-			md = *o.Metadata
-		}
-		if len(md) > s.c.cfg.MaxMetadataBytes {
-			errs[i] = kerr.OffsetMetadataTooLarge
-			continue
-		}
-		v := offset{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: md, commitMs: now}
-		recs = append(recs, offsetRecord(g.name, o.TopicPartition, v))
-		idx = append(idx, i)
-		vals = append(vals, v)
-		g.pendingCommits[o.TopicPartition]++
+	recs, idx, vals := s.offsetRecords(g.name, req.Offsets, errs, now)
+	for _, i := range idx {
+		g.pendingCommits[req.Offsets[i].TopicPartition]++
 	}
 	if len(recs) == 0 {
 		s.dropIfUnused(g, created)
@@ -371,3 +357,25 @@ func (s *shard) expireOffsets() {
 
 // OffsetsRetentionCheckDefault is Kafka's offsets.retention.check.interval.ms.
 const OffsetsRetentionCheckDefault = 10 * time.Minute
+
+// offsetRecords makes the __consumer_offsets records of a commit, plain or
+// transactional, committed at now. An offset whose metadata is too large
+// gets OFFSET_METADATA_TOO_LARGE in errs and no record; idx names the
+// offsets that have one, vals their values.
+func (s *shard) offsetRecords(group string, offsets []CommitOffset, errs []error, now int64) (recs []kv, idx []int, vals []offset) {
+	for i, o := range offsets {
+		md := ""
+		if o.Metadata != nil {
+			md = *o.Metadata
+		}
+		if len(md) > s.c.cfg.MaxMetadataBytes {
+			errs[i] = kerr.OffsetMetadataTooLarge
+			continue
+		}
+		v := offset{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: md, commitMs: now}
+		recs = append(recs, offsetRecord(group, o.TopicPartition, v))
+		idx = append(idx, i)
+		vals = append(vals, v)
+	}
+	return recs, idx, vals
+}

@@ -76,23 +76,7 @@ func (s *shard) txnCommit(req TxnCommitRequest, reply func([]error)) {
 		}
 	}
 	now := s.nowMs()
-	var recs []kv
-	var idx []int
-	var vals []offset
-	for i, o := range req.Offsets {
-		md := ""
-		if o.Metadata != nil {
-			md = *o.Metadata
-		}
-		if len(md) > s.c.cfg.MaxMetadataBytes {
-			errs[i] = kerr.OffsetMetadataTooLarge
-			continue
-		}
-		v := offset{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: md, commitMs: now}
-		recs = append(recs, offsetRecord(req.Group, o.TopicPartition, v))
-		idx = append(idx, i)
-		vals = append(vals, v)
-	}
+	recs, idx, vals := s.offsetRecords(req.Group, req.Offsets, errs, now)
 	if len(recs) == 0 {
 		reply(errs)
 		return
