@@ -15,6 +15,13 @@ package api
 // UNKNOWN_TOPIC_ID). Metadata over offset.metadata.max.bytes (4096) is
 // OFFSET_METADATA_TOO_LARGE.
 //
+// KIP-848 consumer groups: the generation is the member epoch; a member
+// must commit with v9+ (UNSUPPORTED_VERSION before), as a known member
+// (UNKNOWN_MEMBER_ID) with its current epoch (STALE_MEMBER_EPOCH), or an
+// older epoch no older than when it got the partition (KIP-1251, per
+// partition); commits with epoch -1 and no member ID are accepted while
+// the group has no members.
+//
 // Deviations: the per-partition commit timestamp of v1 and the retention
 // time of v2-4 are ignored; offsets expire under offsets.retention.minutes
 // as for later versions (KIP-211).
@@ -43,6 +50,7 @@ func handleOffsetCommit(b *Broker, ctx context.Context, r *server.Request) serve
 			InstanceID:    req.InstanceID,
 			Generation:    req.Generation,
 			GroupNotFound: r.Version >= 9,
+			Version:       r.Version,
 		}
 		if r.Version == 0 {
 			cr.Generation, cr.MemberID = -1, ""

@@ -12,8 +12,10 @@ package api
 // ID). Group errors (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR) go in
 // the response's error field from v2 and in each partition before.
 //
-// Deviation: the KIP-848 member ID and epoch of v9+ are ignored, as Kafka
-// ignores them for classic groups.
+// v9+ KIP-848 consumer groups: a member ID or an epoch >= 0 must name a
+// current member (UNKNOWN_MEMBER_ID) at its current epoch
+// (STALE_MEMBER_EPOCH); no member ID with epoch -1 (admins) is not
+// checked. Classic groups ignore both, as in Kafka.
 
 import (
 	"context"
@@ -74,6 +76,12 @@ func (b *Broker) fetchGroup(ctx context.Context, version int16, rg kmsg.OffsetFe
 	// Ask for what the request names (nil: everything), leaving out
 	// topic IDs that name nothing; their partitions are answered below.
 	fr := group.FetchRequest{Group: rg.Group, RequireStable: requireStable}
+	if version >= 9 && (rg.MemberID != nil || rg.MemberEpoch >= 0) {
+		fr.CheckMember, fr.MemberEpoch = true, rg.MemberEpoch
+		if rg.MemberID != nil {
+			fr.MemberID = *rg.MemberID
+		}
+	}
 	names := make([]string, len(rg.Topics))
 	if rg.Topics != nil {
 		fr.Partitions = []group.TopicPartition{}

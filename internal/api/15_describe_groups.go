@@ -7,7 +7,9 @@ package api
 // member details are empty. A group that does not exist is state Dead,
 // and from v6 GROUP_ID_NOT_FOUND with a message (KIP-1043). v3+
 // authorized operations are READ, DELETE and DESCRIBE when asked for (no
-// ACLs yet).
+// ACLs yet). As Kafka 4, a KIP-848 consumer group is not described here
+// (ConsumerGroupDescribe does): it is state Dead with GROUP_ID_NOT_FOUND
+// ("Group X is not a classic group.") from v6, and no error before.
 
 import (
 	"context"
@@ -47,6 +49,8 @@ func handleDescribeGroups(b *Broker, ctx context.Context, r *server.Request) ser
 			if d.Err == kerr.GroupIDNotFound {
 				if r.Version < 6 {
 					sg.ErrorCode = 0
+				} else if d.ErrMessage != "" {
+					sg.ErrorMessage = kmsg.StringPtr(d.ErrMessage)
 				} else {
 					sg.ErrorMessage = kmsg.StringPtr("Group " + name + " not found.")
 				}

@@ -3,13 +3,18 @@ package api
 // ListGroups, versions 0-5.
 //
 // As Kafka: v4+ filters by state and v5+ by type, both case-insensitive;
-// every group here is of type "classic". Groups that only hold offsets
+// groups are of type "classic", or "consumer" for KIP-848 groups
+// (protocol type "consumer", states Empty, Assigning, Reconciling,
+// Stable), or "share" for KIP-932 share groups (protocol type "share",
+// states Empty and Stable; kept by internal/share). Groups that only hold offsets
 // (committed from outside group management) are listed with an empty
 // protocol type. While part of __consumer_offsets is still loading the
 // answer is COORDINATOR_LOAD_IN_PROGRESS with the groups already loaded.
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,6 +39,22 @@ func handleListGroups(b *Broker, ctx context.Context, r *server.Request) server.
 			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Group, g.ProtocolType, g.State, g.Type
 			resp.Groups = append(resp.Groups, lg)
 		}
+		if b.shares != nil {
+			for _, g := range b.shares.List() {
+				if !matchesFold(req.StatesFilter, g.State) || !matchesFold(req.TypesFilter, "share") {
+					continue
+				}
+				lg := kmsg.NewListGroupsResponseGroup()
+				lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Group, "share", g.State, "share"
+				resp.Groups = append(resp.Groups, lg)
+			}
+		}
 		return resp, nil
 	}
+}
+
+// matchesFold: an empty filter matches everything, as in Kafka; otherwise
+// s must equal one of its entries, ignoring case.
+func matchesFold(filter []string, s string) bool {
+	return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, s) })
 }

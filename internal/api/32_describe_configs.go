@@ -13,6 +13,9 @@ package api
 // skipped. Synonyms come with IncludeSynonyms (v1+), documentation with
 // IncludeDocumentation (v3+); v0 carries IsDefault instead of the source.
 //
+// GROUP resources describe the share group configs (shares.go), set ones
+// as DYNAMIC_GROUP_CONFIG, the others as DEFAULT_CONFIG.
+//
 // Deviation: BROKER_LOGGER and the other resource types are
 // INVALID_REQUEST (Kafka describes its log4j loggers for BROKER_LOGGER).
 
@@ -70,6 +73,8 @@ func (b *Broker) describeConfigs(rr *kmsg.DescribeConfigsRequestResource, synony
 			return nil, nil
 		}
 		return config.DescribeBroker(b.cfg, rr.ConfigNames, synonyms, docs), nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.describeGroupConfigs(rr, docs) // share group configs, shares.go
 	}
 	return nil, unsupportedResource(rr.ResourceType)
 }

@@ -5,7 +5,10 @@ package api
 // As Kafka: only a group without members (state Empty) is deleted, with
 // all its committed offsets (tombstones in __consumer_offsets, answered
 // once durable); a group with members is NON_EMPTY_GROUP, one that does
-// not exist GROUP_ID_NOT_FOUND; v3 adds an error message.
+// not exist GROUP_ID_NOT_FOUND; v3 adds an error message. KIP-848 consumer
+// groups likewise, once no member is left (static members away with epoch
+// -2 still count, as in Kafka). Share groups (internal/share) likewise,
+// with their share-partition state.
 
 import (
 	"context"
@@ -29,7 +32,14 @@ func handleDeleteGroups(b *Broker, ctx context.Context, r *server.Request) serve
 		for i, name := range req.Groups {
 			sg := kmsg.NewDeleteGroupsResponseGroup()
 			sg.Group = name
-			if errs == nil {
+			if b.shares != nil && b.shares.IsShareGroup(name) {
+				if err := b.shares.DeleteGroup(ctx, name); err != nil {
+					sg.ErrorCode = shareCode(err)
+					if r.Version >= 3 {
+						sg.ErrorMessage = shareMessage(err)
+					}
+				}
+			} else if errs == nil {
 				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			} else if err := errs[i]; err != nil {
 				sg.ErrorCode = groupCode(err)

@@ -13,6 +13,10 @@ package api
 // INVALID_REQUEST answer and is left alone; ValidateOnly runs every check
 // and changes nothing.
 //
+// GROUP resources (KIP-848/932 group configs) take the share group configs
+// (share.auto.offset.reset, share.record.lock.duration.ms, ...; see
+// shares.go): SET and DELETE, unknown names INVALID_CONFIG.
+//
 // Deviations: BROKER resources are INVALID_REQUEST, because Weir has no
 // dynamic broker configs yet (Kafka allows them); BROKER_LOGGER and the
 // other resource types are INVALID_REQUEST too.
@@ -57,6 +61,8 @@ func (b *Broker) incrementalAlterConfigs(ctx context.Context, rr *kmsg.Increment
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
 		return errDynamicBrokerConfigs
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigs(ctx, rr, validateOnly) // share group configs, shares.go
 	default:
 		return unsupportedResource(rr.ResourceType)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/weirdb/weir/internal/engine"
 	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/server"
+	"github.com/weirdb/weir/internal/share"
 	"github.com/weirdb/weir/internal/txn"
 )
 
@@ -82,6 +83,9 @@ type Broker struct {
 	// txns is the transaction coordinator; nil until SetTxns, and
 	// transaction APIs answer COORDINATOR_NOT_AVAILABLE meanwhile.
 	txns *txn.Coordinator
+	// shares is the share group coordinator; nil until SetShares, and
+	// share group APIs answer COORDINATOR_NOT_AVAILABLE meanwhile.
+	shares *share.Coordinator
 }
 
 // SetGroups gives the API layer its group coordinator. Call it before

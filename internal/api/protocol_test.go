@@ -345,13 +345,18 @@ func TestProtocolMetadataAutoCreate(t *testing.T) {
 						ptCode(t, what, rt.ErrorCode, kerr.UnknownTopicOrPartition)
 						continue
 					}
-					ptCode(t, what, rt.ErrorCode, nil)
-					if len(rt.Partitions) != 3 {
-						t.Fatalf("%s: %d partitions, want num.partitions=3", what, len(rt.Partitions))
+					// As Kafka: the creating request says LEADER_NOT_AVAILABLE.
+					ptCode(t, what, rt.ErrorCode, kerr.LeaderNotAvailable)
+					if len(rt.Partitions) != 0 {
+						t.Fatalf("%s: %d partitions in the creating response, want none", what, len(rt.Partitions))
 					}
-					// Asking again finds it (and does not fail as "exists").
+					// Asking again finds it with its partitions (and does
+					// not fail as "exists").
 					again := ptDo[*kmsg.MetadataResponse](t, c, ptMetadataReq(v, allow, name), v)
 					ptCode(t, what+" again", again.Topics[0].ErrorCode, nil)
+					if len(again.Topics[0].Partitions) != 3 {
+						t.Fatalf("%s again: %d partitions, want num.partitions=3", what, len(again.Topics[0].Partitions))
+					}
 				}
 			}
 		})
@@ -388,7 +393,10 @@ func TestProtocolMetadataInvalidNames(t *testing.T) {
 	// The longest valid name works.
 	long := strings.Repeat("y", 249)
 	resp := ptDo[*kmsg.MetadataResponse](t, c, ptMetadataReq(4, true, long), 4)
-	ptCode(t, "249-character name", resp.Topics[0].ErrorCode, nil)
+	ptCode(t, "249-character name", resp.Topics[0].ErrorCode, kerr.LeaderNotAvailable) // created by this request
+	if n.Engine().Topic(long) == nil {
+		t.Fatal("249-character name not created")
+	}
 }
 
 // TestProtocolMetadataCollision: a name that collides with an existing
@@ -415,7 +423,7 @@ func TestProtocolMetadataTopicLists(t *testing.T) {
 	names := func(resp *kmsg.MetadataResponse) []string {
 		var out []string
 		for _, rt := range resp.Topics {
-			if rt.Topic != nil && *rt.Topic != "__consumer_offsets" && *rt.Topic != "__transaction_state" { // internal, always there
+			if rt.Topic != nil && *rt.Topic != "__consumer_offsets" && *rt.Topic != "__transaction_state" && *rt.Topic != "__share_group_state" { // internal, always there
 				out = append(out, *rt.Topic)
 			}
 		}

@@ -27,6 +27,16 @@ func (s *shard) join(req JoinRequest, reply func(JoinResult)) {
 		g = newGroup(req.Group)
 		s.groups[req.Group] = g
 	}
+	if g.cg != nil {
+		// No online migration between protocols (Kafka's
+		// group.consumer.migration.policy=disabled): an empty consumer
+		// group becomes classic, a non-empty one refuses classic members.
+		if len(g.cg.members) > 0 {
+			reply(joinErr(req.MemberID, kerr.InconsistentGroupProtocol))
+			return
+		}
+		s.toClassic(g)
+	}
 	if req.MemberID == "" {
 		s.joinNewMember(g, req, reply)
 	} else {

@@ -41,6 +41,14 @@ type Config struct {
 	// NewMemberJoinTimeout is how long a new member may wait in its first
 	// JoinGroup before it is dropped (Kafka: 5 minutes).
 	NewMemberJoinTimeout time.Duration
+	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are those of
+	// KIP-848 consumer groups (group.consumer.session.timeout.ms and
+	// group.consumer.heartbeat.interval.ms).
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
+	// Topics lists the broker's topics, which consumer groups'
+	// subscriptions resolve against; nil: none.
+	Topics func() []TopicInfo
 
 	Logger *slog.Logger
 	Clock  Clock
@@ -66,6 +74,8 @@ func (c *Config) setDefaults() {
 		c.MaxMetadataBytes = 4096
 	}
 	def(&c.NewMemberJoinTimeout, 5*time.Minute)
+	def(&c.ConsumerSessionTimeout, consumerSessionDefault)
+	def(&c.ConsumerHeartbeatInterval, consumerHeartbeatDefault)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -334,6 +344,11 @@ func (s *shard) describe(name string) Described {
 		d.Err = kerr.GroupIDNotFound
 		return d
 	}
+	if g.cg != nil {
+		// As Kafka 4: DescribeGroups is for classic groups only.
+		d.Err, d.ErrMessage = kerr.GroupIDNotFound, "Group "+name+" is not a classic group."
+		return d
+	}
 	d.State, d.ProtocolType = g.state.String(), g.protocolType
 	stable := g.state == stateStable
 	if stable {
@@ -351,7 +366,8 @@ func (s *shard) describe(name string) Described {
 
 // List is ListGroups: every group whose state and type pass the filters
 // (case-insensitive; empty passes all). Classic groups are of type
-// "classic". err is COORDINATOR_LOAD_IN_PROGRESS while some partition is
+// "classic", KIP-848 groups of type "consumer". err is
+// COORDINATOR_LOAD_IN_PROGRESS while some partition is
 // loading; the groups of the others are still listed.
 func (c *Coordinator) List(ctx context.Context, states, types []string) (groups []Listed, err error) {
 	select {
@@ -368,6 +384,9 @@ func (c *Coordinator) List(ctx context.Context, states, types []string) (groups 
 			var out []Listed
 			for _, g := range s.groups {
 				l := Listed{Group: g.name, ProtocolType: g.protocolType, State: g.state.String(), Type: "classic"}
+				if g.cg != nil {
+					l.State, l.Type = g.cg.state(), consumerProtocolType
+				}
 				if matchesFold(states, l.State) && matchesFold(types, l.Type) {
 					out = append(out, l)
 				}

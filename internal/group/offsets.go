@@ -36,7 +36,12 @@ func (s *shard) commit(req CommitRequest, reply func([]error)) {
 		s.groups[req.Group] = g
 		created = true
 	}
-	if err := g.validateCommit(req.MemberID, req.InstanceID, req.Generation); err != nil {
+	if g.cg != nil {
+		if err := s.validateConsumerCommit(g, req, false, errs); err != nil {
+			fail(err)
+			return
+		}
+	} else if err := g.validateCommit(req.MemberID, req.InstanceID, req.Generation); err != nil {
 		fail(err)
 		return
 	}
@@ -93,6 +98,17 @@ func (s *shard) fetch(req FetchRequest) FetchResult {
 		}
 		return res
 	}
+	if g.cg != nil && req.CheckMember {
+		// As Kafka: a member of a consumer group fetches with its
+		// current epoch.
+		m := g.cg.members[req.MemberID]
+		if m == nil {
+			return FetchResult{Err: kerr.UnknownMemberID}
+		}
+		if m.epoch != req.MemberEpoch {
+			return FetchResult{Err: kerr.StaleMemberEpoch}
+		}
+	}
 	tps := req.Partitions
 	if tps == nil {
 		for tp := range g.offsets {
@@ -122,7 +138,18 @@ func sortPartitions(tps []TopicPartition) {
 }
 
 // subscribedTo reports whether the group's consumers subscribe to topic.
-func (g *group) subscribedTo(topic string) bool { return g.subscribed[topic] }
+func (g *group) subscribedTo(topic string) bool {
+	if g.cg != nil {
+		return g.cg.subscribedTo(topic)
+	}
+	return g.subscribed[topic]
+}
+
+// hasMembers reports whether the group has members, classic or KIP-848
+// (static members away for a while included, as in Kafka).
+func (g *group) hasMembers() bool {
+	return g.state != stateEmpty || (g.cg != nil && len(g.cg.members) > 0)
+}
 
 // deleteOffsets is OffsetDelete: a group with members may only lose
 // offsets of topics its consumers do not subscribe to.
@@ -140,7 +167,7 @@ func (s *shard) deleteOffsets(group string, tps []TopicPartition, reply func(Off
 	var recs []kv
 	var gone []TopicPartition
 	for i, tp := range tps {
-		if g.state != stateEmpty && g.subscribedTo(tp.Topic) {
+		if g.hasMembers() && g.subscribedTo(tp.Topic) {
 			res.Partitions[i] = kerr.GroupSubscribedToTopic
 			continue
 		}
@@ -235,7 +262,7 @@ func (s *shard) deleteGroup(name string, reply func(error)) {
 		reply(kerr.GroupIDNotFound)
 		return
 	}
-	if g.state != stateEmpty {
+	if g.hasMembers() {
 		reply(kerr.NonEmptyGroup)
 		return
 	}
@@ -261,6 +288,9 @@ func (s *shard) removeGroup(g *group, recs []kv) []kv {
 		recs = append(recs, offsetTombstone(g.name, tp))
 	}
 	recs = append(recs, groupTombstone(g.name))
+	if g.cg != nil {
+		recs = append(recs, consumerTombstone(g.name))
+	}
 	s.unload(g)
 	g.transition(stateDead)
 	delete(s.groups, g.name)
@@ -299,6 +329,10 @@ func (s *shard) expireOffsets() {
 		g := s.groups[name]
 		var base func(o offset) int64
 		switch {
+		case g.cg != nil:
+			// As Kafka for consumer groups: a retention period
+			// after the commit, unless a member subscribes.
+			base = func(o offset) int64 { return o.commitMs }
 		case g.protocolType == "":
 			base = func(o offset) int64 { return o.commitMs }
 		case g.state == stateEmpty:
@@ -323,7 +357,7 @@ func (s *shard) expireOffsets() {
 			}
 		}
 		sortPartitions(tps)
-		if g.state == stateEmpty && len(g.pendingCommits) == 0 && len(tps) == len(g.offsets) {
+		if !g.hasMembers() && len(g.pendingCommits) == 0 && len(tps) == len(g.offsets) && (g.cg == nil || g.cg.writing == 0) {
 			if len(tps) > 0 {
 				s.c.log.Info("offsets expired", "group", g.name, "partitions", len(tps))
 			}
@@ -360,10 +394,14 @@ const OffsetsRetentionCheckDefault = 10 * time.Minute
 
 // offsetRecords makes the __consumer_offsets records of a commit, plain or
 // transactional, committed at now. An offset whose metadata is too large
-// gets OFFSET_METADATA_TOO_LARGE in errs and no record; idx names the
+// gets OFFSET_METADATA_TOO_LARGE in errs and no record, as does one with
+// an error in errs already; idx names the
 // offsets that have one, vals their values.
 func (s *shard) offsetRecords(group string, offsets []CommitOffset, errs []error, now int64) (recs []kv, idx []int, vals []offset) {
 	for i, o := range offsets {
+		if errs[i] != nil {
+			continue // refused already (KIP-1251 epoch checks)
+		}
 		md := ""
 		if o.Metadata != nil {
 			md = *o.Metadata

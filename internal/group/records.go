@@ -3,7 +3,6 @@ package group
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -109,40 +108,27 @@ func groupRecord(g *group, assignments map[string][]byte) kv {
 	return kv{key: groupKey(g.name), value: v.AppendTo(nil)}
 }
 
-// encodeBatch returns an uncompressed magic-2 record batch holding recs,
-// offsets relative to 0 (the log assigns them), every record stamped nowMs.
+// encodeBatch is batch.Build of recs.
 func encodeBatch(recs []kv, nowMs int64) []byte {
-	var section []byte
+	kvs := make([]batch.KeyValue, len(recs))
 	for i, r := range recs {
-		kr := kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
-		// Length counts the bytes after itself: encode once with a
-		// one-byte zero length to measure.
-		kr.Length = int32(len(kr.AppendTo(nil)) - 1)
-		section = kr.AppendTo(section)
+		kvs[i] = batch.KeyValue{Key: r.key, Value: r.value}
 	}
-	b := kmsg.RecordBatch{
-		Length:          int32(batch.HeaderSize - 12 + len(section)),
-		Magic:           2,
-		LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp:  nowMs,
-		MaxTimestamp:    nowMs,
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
-		NumRecords:      int32(len(recs)),
-		Records:         section,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	return batch.Build(nowMs, kvs...)
 }
 
 // loaded is what replaying one __consumer_offsets record yields.
 type loaded struct {
 	group string
 	// exactly one of the following is set
-	offset *loadedOffset
-	meta   *loadedGroup
+	offset   *loadedOffset
+	meta     *loadedGroup
+	consumer *loadedConsumer
+}
+
+// loadedConsumer is a consumer group record; nil snap deletes.
+type loadedConsumer struct {
+	snap *consumerSnapshot
 }
 
 type loadedOffset struct {
@@ -157,8 +143,9 @@ type loadedGroup struct {
 }
 
 // decodeRecord interprets one __consumer_offsets record. Keys of other
-// kinds (KIP-848 and share group records, versions 3 and up) are skipped:
-// ok is false with a nil error.
+// kinds (Kafka's own KIP-848 and share group records, versions 3 and up,
+// other than Weir's consumer group record) are skipped: ok is false with
+// a nil error.
 func decodeRecord(key, value []byte) (l loaded, ok bool, err error) {
 	if len(key) < 2 {
 		return l, false, fmt.Errorf("record key of %d bytes", len(key))
@@ -203,6 +190,13 @@ func decodeRecord(key, value []byte) (l loaded, ok bool, err error) {
 		if lg.value.Version < 2 {
 			lg.value.CurrentStateTimestamp = -1
 		}
+		return l, true, nil
+	case consumerKeyVersion:
+		group, snap, err := decodeConsumer(key, value)
+		if err != nil {
+			return l, false, err
+		}
+		l.group, l.consumer = group, &loadedConsumer{snap: snap}
 		return l, true, nil
 	default:
 		return l, false, nil

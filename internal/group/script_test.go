@@ -26,12 +26,18 @@ package group
 //	heartbeat NAME group= member= gen= [instance=]
 //	leave NAME group= [members=m,m] [instances=i,-]
 //	commit NAME group= [member=] [gen=-1] [instance=] offsets=t/0=5,t/1=7 [metadata=] [v=9]
-//	fetch NAME group= [partitions=t/0,t/1] [stable]
+//	fetch NAME group= [partitions=t/0,t/1] [stable] [member= epoch=]
 //	describe NAME group...
 //	list NAME [states=a,b] [types=a,b]
 //	delete NAME group...
 //	delete-offsets NAME group= partitions=t/0,...
 //	delete-topics NAME topics=t,u   offsets of deleted topics go from every group
+//	topics t=3 u=2        the broker's topics for consumer groups (name=partitions; 0 deletes)
+//	cghb NAME group= member= epoch= [instance=] [topics=a+b] [regex=] [assignor=]
+//	     [owned=t:0+1,u:2|none] [rebalance=] [v=0]
+//	                      ConsumerGroupHeartbeat; owned absent is a keepalive (nil)
+//	                      except on joins, where it is an empty list
+//	cgdescribe NAME group...
 //	advance DURATION      move the clock, firing timers in order
 //	hold | release        appends wait to become durable until release
 //	fail | unfail         appends fail
@@ -152,11 +158,13 @@ type runner struct {
 	finished atomic.Int64
 	mu       sync.Mutex        // guards the following
 	results  map[string]string // answered, not yet printed
+	topics   map[string]int32  // the broker's topics, for consumer groups
 }
 
 func newRunner(t *testing.T) *runner {
-	r := &runner{t: t, st: &memStorage{}, clock: newManualClock(), results: map[string]string{}}
+	r := &runner{t: t, st: &memStorage{}, clock: newManualClock(), results: map[string]string{}, topics: map[string]int32{}}
 	r.cfg = Config{
+		Topics:                r.topicInfos,
 		Storage:               r.st,
 		Partitions:            1,
 		MinSessionTimeout:     time.Second,
@@ -294,6 +302,28 @@ func (r *runner) exec(line string) string {
 	case "dump":
 		r.settle()
 		return r.dump()
+	case "topics":
+		r.mu.Lock()
+		for t, n := range kv {
+			if n == "0" {
+				delete(r.topics, t)
+			} else {
+				r.topics[t] = int32(atoi(n))
+			}
+		}
+		r.mu.Unlock()
+		return ""
+	case "cghb":
+		r.cghb(name, kv)
+	case "cgdescribe":
+		groups := pos[1:]
+		r.async(name, func(ctx context.Context) string {
+			var out []string
+			for _, d := range r.c.ConsumerDescribe(ctx, groups) {
+				out = append(out, r.formatConsumerDescribed(d))
+			}
+			return strings.Join(out, "\n   ")
+		})
 	case "join":
 		r.join(name, kv)
 	case "sync":
@@ -331,6 +361,9 @@ func (r *runner) exec(line string) string {
 		r.commit(name, kv)
 	case "fetch":
 		req := FetchRequest{Group: kv["group"], RequireStable: slices.Contains(pos, "stable")}
+		if e, ok := kv["epoch"]; ok {
+			req.CheckMember, req.MemberID, req.MemberEpoch = true, kv["member"], int32(atoi(e))
+		}
 		if p, ok := kv["partitions"]; ok {
 			req.Partitions = parsePartitions(p)
 		}
@@ -457,6 +490,10 @@ func (r *runner) config(kv map[string]string) {
 			r.cfg.MaxMetadataBytes = atoi(v)
 		case "new-member-timeout":
 			r.cfg.NewMemberJoinTimeout = dur(v)
+		case "consumer-session":
+			r.cfg.ConsumerSessionTimeout = dur(v)
+		case "consumer-heartbeat":
+			r.cfg.ConsumerHeartbeatInterval = dur(v)
 		default:
 			r.t.Fatalf("unknown config %q", k)
 		}
@@ -546,6 +583,7 @@ func (r *runner) commit(name string, kv map[string]string) {
 		InstanceID:    optStr(kv, "instance"),
 		Generation:    int32(atoi(or(kv["gen"], "-1"))),
 		GroupNotFound: atoi(or(kv["v"], "9")) >= 9,
+		Version:       int16(atoi(or(kv["v"], "9"))),
 	}
 	for _, e := range splitList(kv["offsets"]) {
 		tp, off, _ := strings.Cut(e, "=")
@@ -584,6 +622,19 @@ func (r *runner) dump() string {
 				case ld.offset != nil:
 					v := ld.offset.value
 					fmt.Fprintf(&sb, "p%d@%d: offset %s %s/%d=%d epoch=%d metadata=%q\n", i, rec.Offset, ld.group, ld.offset.tp.Topic, ld.offset.tp.Partition, v.offset, v.leaderEpoch, v.metadata)
+				case ld.consumer != nil && ld.consumer.snap == nil:
+					fmt.Fprintf(&sb, "p%d@%d: consumer group %s deleted\n", i, rec.Offset, ld.group)
+				case ld.consumer != nil:
+					c := ld.consumer.snap
+					var ms []string
+					for _, m := range c.members {
+						e := fmt.Sprintf("%s(e%d/%d %s a=%s", m.id, m.epoch, m.prevEpoch, m.state, r.fmtAssignment(m.assigned))
+						if len(m.revoking) > 0 {
+							e += " r=" + r.fmtAssignment(m.revoking)
+						}
+						ms = append(ms, e+" t="+r.fmtAssignment(c.targets[m.id])+")")
+					}
+					fmt.Fprintf(&sb, "p%d@%d: consumer group %s epoch=%d target=%d members=[%s]\n", i, rec.Offset, ld.group, c.epoch, c.targetEpoch, strings.Join(ms, " "))
 				case ld.meta.delete:
 					fmt.Fprintf(&sb, "p%d@%d: group %s deleted\n", i, rec.Offset, ld.group)
 				default:
@@ -698,4 +749,122 @@ func dur(s string) time.Duration {
 		panic(fmt.Sprintf("bad duration %q", s))
 	}
 	return d
+}
+
+// topicID is a script topic's ID: its name, padded.
+func topicID(name string) [16]byte {
+	var id [16]byte
+	copy(id[:], name)
+	return id
+}
+
+func (r *runner) topicInfos() []TopicInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []TopicInfo
+	for t, n := range r.topics {
+		out = append(out, TopicInfo{Name: t, ID: topicID(t), Partitions: n})
+	}
+	return out
+}
+
+// fmtAssignment prints an assignment as t:0+1 u:2, topics by name.
+func (r *runner) fmtAssignment(a assignment) string {
+	return r.fmtTPs(a.list())
+}
+
+func (r *runner) fmtTPs(tps []TopicPartitions) string {
+	var out []string
+	for _, t := range tps {
+		name := strings.TrimRight(string(t.TopicID[:]), "\x00")
+		var ps []string
+		for _, p := range t.Partitions {
+			ps = append(ps, strconv.Itoa(int(p)))
+		}
+		out = append(out, name+":"+strings.Join(ps, "+"))
+	}
+	sort.Strings(out)
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+func parseTPs(s string) []TopicPartitions {
+	out := []TopicPartitions{}
+	if s == "none" {
+		return out
+	}
+	for _, e := range splitList(s) {
+		t, ps, _ := strings.Cut(e, ":")
+		tp := TopicPartitions{TopicID: topicID(t)}
+		for _, p := range strings.Split(ps, "+") {
+			tp.Partitions = append(tp.Partitions, int32(atoi(p)))
+		}
+		out = append(out, tp)
+	}
+	return out
+}
+
+func (r *runner) cghb(name string, kv map[string]string) {
+	epoch := int32(atoi(kv["epoch"]))
+	req := ConsumerHeartbeatRequest{
+		Group:                kv["group"],
+		MemberID:             kv["member"],
+		MemberEpoch:          epoch,
+		InstanceID:           optStr(kv, "instance"),
+		RebalanceTimeoutMs:   -1,
+		ServerAssignor:       optStr(kv, "assignor"),
+		ClientID:             "client",
+		ClientHost:           "/127.0.0.1",
+		MemberIDRequired:     or(kv["v"], "1") != "0",
+		SubscribedTopicRegex: optStr(kv, "regex"),
+	}
+	if t, ok := kv["topics"]; ok {
+		req.SubscribedTopicNames = []string{}
+		if t != "" {
+			req.SubscribedTopicNames = strings.Split(t, "+")
+		}
+	}
+	if epoch == 0 {
+		req.RebalanceTimeoutMs = 30000
+		req.Owned = []TopicPartitions{}
+	}
+	if rb, ok := kv["rebalance"]; ok {
+		req.RebalanceTimeoutMs = int32(dur(rb).Milliseconds())
+	}
+	if o, ok := kv["owned"]; ok {
+		req.Owned = parseTPs(o)
+	}
+	r.async(name, func(ctx context.Context) string {
+		res := r.c.ConsumerHeartbeat(ctx, req)
+		if res.Err != nil {
+			s := errName(res.Err)
+			if res.ErrMessage != "" {
+				s += fmt.Sprintf(" (%s)", res.ErrMessage)
+			}
+			return s
+		}
+		s := fmt.Sprintf("member=%s epoch=%d", res.MemberID, res.MemberEpoch)
+		if res.HasAssignment {
+			s += " assigned=" + r.fmtTPs(res.Assignment)
+		}
+		return s
+	})
+}
+
+func (r *runner) formatConsumerDescribed(d ConsumerDescribed) string {
+	if d.Err != nil {
+		return fmt.Sprintf("%s: %s (%s)", d.Group, errName(d.Err), d.ErrMessage)
+	}
+	var ms []string
+	for _, m := range d.Members {
+		e := m.MemberID
+		if m.InstanceID != nil {
+			e = *m.InstanceID + "=" + e
+		}
+		sub := strings.Join(m.SubscribedTopicNames, "+")
+		if m.SubscribedTopicRegex != nil {
+			sub += "/" + *m.SubscribedTopicRegex + "/"
+		}
+		ms = append(ms, fmt.Sprintf("%s(e%d %s a=%s t=%s)", e, m.MemberEpoch, sub, r.fmtTPs(m.Assignment), r.fmtTPs(m.TargetAssignment)))
+	}
+	return fmt.Sprintf("%s: state=%s epoch=%d target=%d assignor=%s members=[%s]", d.Group, d.State, d.Epoch, d.AssignmentEpoch, d.Assignor, strings.Join(ms, " "))
 }

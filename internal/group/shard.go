@@ -137,6 +137,9 @@ func (s *shard) beginStop() {
 }
 
 func (s *shard) unload(g *group) {
+	if g.cg != nil {
+		g.cg.stopTimers()
+	}
 	g.joinTimer.stop()
 	g.syncTimer.stop()
 	for _, t := range g.pending {
@@ -177,8 +180,9 @@ func (s *shard) live(g *group) bool { return s.groups[g.name] == g }
 func (s *shard) load() bool {
 	start := s.c.clock.Now()
 	type building struct {
-		meta    *loadedGroup
-		offsets map[TopicPartition]offset
+		meta     *loadedGroup
+		consumer *consumerSnapshot
+		offsets  map[TopicPartition]offset
 	}
 	byGroup := make(map[string]*building)
 	get := func(name string) *building {
@@ -260,10 +264,18 @@ func (s *shard) load() bool {
 						delete(bg.offsets, l.offset.tp)
 					case l.offset != nil:
 						bg.offsets[l.offset.tp] = l.offset.value
+					case l.consumer != nil:
+						// A group is classic or consumer,
+						// whichever record came last.
+						bg.consumer = l.consumer.snap
+						if bg.consumer != nil {
+							bg.meta = nil
+						}
 					case l.meta.delete:
 						bg.meta = nil
 					default:
 						bg.meta = l.meta
+						bg.consumer = nil
 					}
 					return true
 				})
@@ -285,13 +297,16 @@ func (s *shard) load() bool {
 	sort.Strings(names)
 	for _, name := range names {
 		b := byGroup[name]
-		if b.meta == nil && len(b.offsets) == 0 {
+		if b.meta == nil && b.consumer == nil && len(b.offsets) == 0 {
 			continue
 		}
 		g := newGroup(name)
 		g.offsets = b.offsets
 		if b.meta != nil {
 			s.restore(g, b.meta)
+		}
+		if b.consumer != nil {
+			s.restoreConsumer(g, b.consumer)
 		}
 		s.groups[name] = g
 	}

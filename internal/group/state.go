@@ -110,6 +110,10 @@ type group struct {
 
 	offsets        map[TopicPartition]offset
 	pendingCommits map[TopicPartition]int // appended, not yet durable
+
+	// cg is set while the group is a KIP-848 consumer group (type
+	// "consumer"); the classic fields above then stay Empty.
+	cg *consumerGroup
 }
 
 func newGroup(name string) *group {

@@ -66,7 +66,13 @@ func (s *shard) txnCommit(req TxnCommitRequest, reply func([]error)) {
 			return
 		}
 		if req.Generation >= 0 || req.MemberID != "" {
-			if err := g.validateCommit(req.MemberID, req.InstanceID, req.Generation); err != nil {
+			var err error
+			if g.cg != nil {
+				err = s.validateConsumerCommit(g, req.CommitRequest, true, errs)
+			} else {
+				err = g.validateCommit(req.MemberID, req.InstanceID, req.Generation)
+			}
+			if err != nil {
 				for i := range errs {
 					errs[i] = err
 				}

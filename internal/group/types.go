@@ -118,6 +118,9 @@ type CommitRequest struct {
 	// does not exist GROUP_ID_NOT_FOUND (OffsetCommit v9+) instead of
 	// ILLEGAL_GENERATION.
 	GroupNotFound bool
+	// Version is the OffsetCommit version: members of KIP-848 groups
+	// must commit with v9+.
+	Version int16
 }
 
 // FetchRequest is one group of an OffsetFetch request. Nil Partitions asks
@@ -126,6 +129,12 @@ type FetchRequest struct {
 	Group         string
 	Partitions    []TopicPartition
 	RequireStable bool
+	// CheckMember asks that MemberID and MemberEpoch name a current
+	// member of a KIP-848 group (OffsetFetch v9+ with a member ID or an
+	// epoch >= 0); classic groups ignore it, as Kafka does.
+	CheckMember bool
+	MemberID    string
+	MemberEpoch int32
 }
 
 // FetchedOffset is one committed offset; Offset -1 when there is none.
@@ -157,6 +166,7 @@ type DescribedMember struct {
 type Described struct {
 	Group        string
 	Err          error
+	ErrMessage   string
 	State        string
 	ProtocolType string
 	Protocol     string
@@ -176,4 +186,80 @@ type Listed struct {
 type OffsetDeleteResult struct {
 	Err        error
 	Partitions []error
+}
+
+// TopicInfo is a topic as KIP-848 consumer groups resolve subscriptions
+// against it: assignments name topics by ID.
+type TopicInfo struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+}
+
+// TopicPartitions is some partitions of one topic, named by ID.
+type TopicPartitions struct {
+	TopicID    [16]byte
+	Partitions []int32
+}
+
+// ConsumerHeartbeatRequest is a ConsumerGroupHeartbeat request (KIP-848).
+// Nil slices and pointers mean "unchanged since the last request", as on
+// the wire.
+type ConsumerHeartbeatRequest struct {
+	Group       string
+	MemberID    string
+	MemberEpoch int32
+	InstanceID  *string
+	RackID      *string
+	// RebalanceTimeoutMs is -1 when unchanged.
+	RebalanceTimeoutMs   int32
+	SubscribedTopicNames []string
+	SubscribedTopicRegex *string
+	ServerAssignor       *string
+	// Owned is what the member owns now; nil on a keepalive.
+	Owned      []TopicPartitions
+	ClientID   string
+	ClientHost string
+	// MemberIDRequired is set from v1 on (KIP-1082): the client makes
+	// its member ID, so an empty one is INVALID_REQUEST.
+	MemberIDRequired bool
+}
+
+// ConsumerHeartbeatResult is a ConsumerGroupHeartbeat response.
+type ConsumerHeartbeatResult struct {
+	Err                 error
+	ErrMessage          string
+	MemberID            string
+	MemberEpoch         int32
+	HeartbeatIntervalMs int32
+	// Assignment is sent only when HasAssignment is set: on joins, full
+	// requests and when the member's assignment changed.
+	HasAssignment bool
+	Assignment    []TopicPartitions
+}
+
+// ConsumerDescribedMember is one member in a ConsumerGroupDescribe answer.
+type ConsumerDescribedMember struct {
+	MemberID             string
+	InstanceID           *string
+	RackID               *string
+	MemberEpoch          int32
+	ClientID             string
+	ClientHost           string
+	SubscribedTopicNames []string
+	SubscribedTopicRegex *string
+	Assignment           []TopicPartitions
+	TargetAssignment     []TopicPartitions
+}
+
+// ConsumerDescribed is a ConsumerGroupDescribe answer for one group.
+type ConsumerDescribed struct {
+	Group           string
+	Err             error
+	ErrMessage      string
+	State           string
+	Epoch           int32
+	AssignmentEpoch int32
+	Assignor        string
+	Members         []ConsumerDescribedMember
 }

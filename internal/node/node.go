@@ -20,6 +20,7 @@ import (
 	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/meta"
 	"github.com/weirdb/weir/internal/server"
+	"github.com/weirdb/weir/internal/share"
 	"github.com/weirdb/weir/internal/storage/objstore"
 	"github.com/weirdb/weir/internal/storage/wal"
 	"github.com/weirdb/weir/internal/txn"
@@ -48,6 +49,7 @@ type Node struct {
 	eng    *engine.Engine
 	groups *group.Coordinator
 	txns   *txn.Coordinator
+	shares *share.Coordinator
 	closes []func() error // in start order; run in reverse
 	served chan error
 }
@@ -146,7 +148,12 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 		MaxSessionTimeout:     cfg.Duration("group.max.session.timeout.ms"),
 		InitialRebalanceDelay: cfg.Duration("group.initial.rebalance.delay.ms"),
 		OffsetsRetention:      cfg.Duration("offsets.retention.minutes"),
-		Logger:                o.Logger,
+		// KIP-848 consumer groups resolve subscriptions against the
+		// engine's topics.
+		ConsumerSessionTimeout:    cfg.Duration("group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval: cfg.Duration("group.consumer.heartbeat.interval.ms"),
+		Topics:                    engineTopics(n.eng),
+		Logger:                    o.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start group coordinator: %w", err)
@@ -173,6 +180,19 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 	txns := n.txns
 	n.closes = append(n.closes, func() error { txns.Stop(); return nil })
 
+	// The share group coordinator keeps its state in __share_group_state
+	// and reads data topics through the engine.
+	n.shares, err = share.Start(ctx, share.Config{
+		Storage: share.EngineStorage(n.eng),
+		Topics:  share.EngineTopics(n.eng),
+		Logger:  o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start share coordinator: %w", err)
+	}
+	shares := n.shares
+	n.closes = append(n.closes, func() error { shares.Stop(); return nil })
+
 	n.ln, err = net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -191,6 +211,7 @@ func Start(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	h.SetGroups(n.groups)
 	h.SetTxns(n.txns)
+	h.SetShares(n.shares)
 	n.srv = server.New(server.Config{
 		MaxRequestBytes: cfg.SocketRequestMaxBytes(),
 		IdleTimeout:     cfg.Duration("connections.max.idle.ms"),
@@ -269,6 +290,18 @@ func groupMarkers(g *group.Coordinator) func(tp txn.TP, producerID int64, commit
 
 // Groups exposes the group coordinator, for tests.
 func (n *Node) Groups() *group.Coordinator { return n.groups }
+
+// engineTopics lists eng's topics for the group coordinator.
+func engineTopics(eng *engine.Engine) func() []group.TopicInfo {
+	return func() []group.TopicInfo {
+		ts := eng.Topics()
+		out := make([]group.TopicInfo, 0, len(ts))
+		for _, t := range ts {
+			out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))})
+		}
+		return out
+	}
+}
 
 // Close stops accepting, answers in-flight requests, uploads what the WAL
 // holds and stops every component.

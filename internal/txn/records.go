@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sort"
 	"unicode/utf16"
 
@@ -114,23 +113,7 @@ func decodeRecord(key, value []byte) (id string, m *txnMeta, ok bool, err error)
 
 // encodeBatch makes one uncompressed record batch of a record.
 func encodeBatch(key, value []byte, nowMs int64) []byte {
-	kr := kmsg.Record{Key: key, Value: value}
-	kr.Length = int32(len(kr.AppendTo(nil)) - 1)
-	section := kr.AppendTo(nil)
-	b := kmsg.RecordBatch{
-		Length:         int32(batch.HeaderSize - 12 + len(section)),
-		Magic:          2,
-		FirstTimestamp: nowMs,
-		MaxTimestamp:   nowMs,
-		ProducerID:     -1,
-		ProducerEpoch:  -1,
-		FirstSequence:  -1,
-		NumRecords:     1,
-		Records:        section,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	return batch.Build(nowMs, batch.KeyValue{Key: key, Value: value})
 }
 
 func (m *txnMeta) sortedParts() []TP {
