@@ -98,11 +98,43 @@ kafka_java() { # main class, args...
 	java -Xmx256m -cp "$KAFKA_HOME/libs/*" -Dlog4j.configuration="file:$KAFKA_HOME/config/tools-log4j.properties" "$@"
 }
 
+WEIR_PID_IDX=""
 start_weir() {
-	"$BIN/weir" serve --listen 127.0.0.1:39092 --data-dir "$WORK/weir-data" --log-level warn >"$WORK/weir.log" 2>&1 &
-	PIDS+=($!)
+	"$BIN/weir" serve --listen 127.0.0.1:39092 --data-dir "$WORK/weir-data" --log-level warn >>"$WORK/weir.log" 2>&1 &
+	if [ -z "$WEIR_PID_IDX" ]; then
+		WEIR_PID_IDX=${#PIDS[@]}
+		PIDS+=($!)
+	else
+		PIDS[WEIR_PID_IDX]=$!
+	fi
 	wait_port 39092 60 || { echo "weir did not start; see $WORK/weir.log" >&2; return 1; }
 	ADDR[weir]=127.0.0.1:39092
+}
+
+# restart_weir stops Weir (SIGTERM: it finishes its uploads) and starts it
+# again on the same data dir, so that its block cache is empty and a
+# catch-up read comes from the object store.
+restart_weir() {
+	local pid=${PIDS[WEIR_PID_IDX]}
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	start_weir
+}
+
+# cold_caches empties the kernel's page cache (root only), so that reads
+# come from the disk. COLD says whether it could.
+COLD=1
+cold_caches() {
+	sync
+	if ! { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+		if [ "$COLD" = 1 ]; then log "cannot drop the page cache (not root?): catch-up reads may hit it"; fi
+		COLD=0
+	fi
 }
 
 start_kfake() {
@@ -183,7 +215,7 @@ delete_topic() { # target topic
 }
 
 COMMON="--acks all --compression none --linger 10ms --clients 1 --timeout 5m --json"
-SETTINGS_LINE="one producer client and one consumer client, acks=all, no compression, idempotence off (Kafka 0.9 has no idempotent producer), linger 10 ms, random values without keys, franz-go v1.22.3 defaults otherwise (1 MB batches, one produce request in flight per broker without idempotence, 1 MiB fetches per partition)"
+SETTINGS_LINE="one producer client and one consumer client, acks=all, no compression, idempotence off (Kafka 0.9 has no idempotent producer), linger 10 ms (0 in the latency phase), random values without keys, franz-go v1.22.3 defaults otherwise (1 MB batches, one produce request in flight per broker without idempotence, 1 MiB fetches per partition)"
 
 bench() { # target phase size partitions run -- weir bench args
 	local target=$1 phase=$2 size=$3 parts=$4 run=$5
@@ -242,6 +274,12 @@ for run in $(seq "$RUNS"); do
 				# shellcheck disable=SC2086
 				bench "$t" produce "$size" "$parts" "$run" -- -t "$topic" -m produce -n "$n" $create
 				sleep "$SETTLE"
+				# Catch-up from cold caches: Weir restarted (empty block
+				# cache: reads come from the object store), and the page
+				# cache dropped for every target (kfake holds its records in
+				# its heap, so nothing of it is cold).
+				case $t in weir | weir-idempotent) restart_weir ;; esac
+				cold_caches
 				bench "$t" catchup "$size" "$parts" "$run" -- -t "$topic" -m consume
 				bench "$t" tail "$size" "$parts" "$run" -- -t "$topic" -m e2e -n "$n"
 				delete_topic "$t" "$topic"
@@ -263,7 +301,7 @@ for run in $(seq "$RUNS"); do
 				log "run $run: latency, $t, ${size} B, $parts partitions, $rate records/s for $LAT_DUR"
 				create=$(create_topic "$t" "$topic" "$parts")
 				# shellcheck disable=SC2086
-				bench "$t" latency "$size" "$parts" "$run" -- -t "$topic" -m e2e -d "$LAT_DUR" --rate "$rate" $create
+				bench "$t" latency "$size" "$parts" "$run" -- -t "$topic" -m e2e -d "$LAT_DUR" --rate "$rate" --linger 0 $create
 				delete_topic "$t" "$topic"
 				sleep "$SETTLE"
 			done
@@ -280,5 +318,5 @@ if [ -n "$FAILURES" ]; then
 fi
 "$TOOL" report -in "$RES" -md docs/benchmarks.md -png docs/benchmarks.png \
 	-command "bench/run.sh$ARGS" -date "$DATE" -load-before "$LOAD_BEFORE" -load-after "$LOAD_AFTER" \
-	-kafka-note "$KAFKA_NOTE" -settings "$SETTINGS_LINE" -failures "$FAILURES"
+	-kafka-note "$KAFKA_NOTE" -settings "$SETTINGS_LINE" -failures "$FAILURES" -cold="$([ "$COLD" = 1 ] && echo true || echo false)"
 log "wrote docs/benchmarks.md and docs/benchmarks.png"

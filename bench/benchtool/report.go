@@ -138,6 +138,7 @@ func cmdReport(args []string) error {
 	kafkaNote := fs.String("kafka-note", "", "why Kafka 0.9 has no results, if it has none")
 	settings := fs.String("settings", "", "client settings line")
 	failures := fs.String("failures", "", "measurements that failed, one Markdown list item per line")
+	cold := fs.Bool("cold", false, "the page cache was dropped before each catch-up read")
 	fs.Parse(args)
 
 	ls, err := readLines(*in)
@@ -169,6 +170,7 @@ func cmdReport(args []string) error {
 	writeMarkdown(&md, rin, markdownMeta{
 		command: *command, date: *date, loadBefore: *loadBefore, loadAfter: *loadAfter,
 		kafkaNote: *kafkaNote, settings: *settings, failures: *failures, png: filepath.Base(*pngPath),
+		cold: *cold,
 	})
 	// Keep the hand-written part of the existing page.
 	if old, err := os.ReadFile(*mdPath); err == nil {
@@ -199,6 +201,8 @@ func cmdReport(args []string) error {
 
 type markdownMeta struct {
 	command, date, loadBefore, loadAfter, kafkaNote, settings, png, failures string
+	// cold: the kernel page cache was dropped before each catch-up read.
+	cold bool
 }
 
 func sizeName(n int) string {
@@ -261,9 +265,13 @@ func writeMarkdown(w *bytes.Buffer, in *reportInput, m markdownMeta) {
 	p("- **Limits**: loopback TCP into a Go sink that discards (one connection, 1 MiB writes), and 1 MiB sequential writes each followed by fsync on the data disk (`bench/benchtool tcp|fsync`).\n\n")
 	p("Phases, per record size and partition count (a fresh topic each):\n\n")
 	p("1. **produce**: `--mode produce` as fast as the client goes.\n")
-	p("2. **catch-up**: `--mode consume`, reading back everything from offset 0 (the records are already there).\n")
+	if m.cold {
+		p("2. **catch-up**: `--mode consume`, reading back everything from offset 0 with cold caches: Weir is restarted first (its block cache empty, so every byte comes from the object store, here files on the same disk) and, for every target, the kernel page cache is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`). kfake keeps its records in its heap, so it has no cold read.\n")
+	} else {
+		p("2. **catch-up**: `--mode consume`, reading back everything from offset 0. Weir is restarted first (its block cache empty, so reads come from the object store), but the page cache could not be dropped (the script was not run as root), so the files may be read from memory.\n")
+	}
 	p("3. **tail**: `--mode e2e`, one consumer reading from the end while one producer produces as fast as it can; the tail consumer's throughput.\n")
-	p("4. **latency**: `--mode e2e --rate R` with R half of Weir's peak produce rate from phase 1 for that size and partition count, the same R for every target: ack latency (from the record's slot in the schedule to its acknowledgement, so stalls are not hidden) and end-to-end latency (to the consumer's poll).\n\n")
+	p("4. **latency**: `--mode e2e --rate R --linger 0` with R half of Weir's peak produce rate from phase 1 for that size and partition count, the same R for every target, and no linger (as Kafka's producer-perf-test before Kafka 4.0; a 10 ms linger would be most of every latency): ack latency (from the record's slot in the schedule to its acknowledgement, so stalls are not hidden) and end-to-end latency (to the consumer's poll).\n\n")
 	p("MiB/s counts record value bytes (2^20 B). Ratios compare MiB/s. \"Weir/limit\" divides by the lower of the two limits for produce (a produced byte crosses the socket and the fsync'd disk), and by the TCP sink for reads.\n\n")
 	p("![throughput chart](%s)\n\n", m.png)
 

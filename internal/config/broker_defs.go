@@ -164,6 +164,8 @@ func buildBrokerDefs() []Def {
 			"Memory for recently produced batches, which tailing consumers read from; 0 disables the cache."),
 		mk("weir.block.cache.bytes", TypeLong, itoa(256*mib), atLeast(TypeLong, 0),
 			"Memory for blocks read from object storage; 0 disables the cache."),
+		mk("weir.memory.overhead.bytes", TypeLong, itoa(256*mib), atLeast(TypeLong, 0),
+			"weir serve sets Go's soft memory limit to weir.log.cache.bytes + weir.block.cache.bytes + weir.pending.max.bytes + this, so that the heap's garbage does not double resident memory under load; 0 sets no limit, and GOMEMLIMIT in the environment overrides it."),
 
 		// ---- Weir: object store ----
 		mk("weir.orphan.sweep.interval.ms", TypeLong, "300000", atLeast(TypeLong, 1),

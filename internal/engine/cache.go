@@ -87,8 +87,50 @@ func (c *blockCache) get(ctx context.Context, key string, load func() ([]byte, e
 	return l.data, l.err
 }
 
+// has reports whether key is cached or being loaded.
+func (c *blockCache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, cached := c.entries[key]
+	_, loading := c.loading[key]
+	return cached || loading
+}
+
+func blockKey(r rangeRecord) string { return fmt.Sprintf("%s@%d", r.Key, r.Pos) }
+
+// readAheadSlots bounds the blocks being read ahead at once, so that a
+// burst of catch-up fetches cannot queue unbounded reads on the store.
+const readAheadSlots = 16
+
+// readAhead loads r's block into the cache in the background, unless it is
+// there already, being loaded, or readAheadSlots loads are running. Close
+// waits for every read-ahead (it takes all the slots), and cancels them.
+func (e *Engine) readAhead(r rangeRecord) {
+	key := blockKey(r)
+	if e.blocks.has(key) {
+		return
+	}
+	select {
+	case <-e.stop:
+		return
+	default:
+	}
+	select {
+	case e.readAheads <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-e.readAheads }()
+		if _, err := e.readBlock(e.life, r); err != nil && e.life.Err() == nil {
+			// The reader that wants it will load it again and report.
+			e.log.Debug("read-ahead failed", "object", r.Key, "pos", r.Pos, "err", err)
+		}
+	}()
+}
+
 func (e *Engine) readBlock(ctx context.Context, r rangeRecord) ([]byte, error) {
-	key := fmt.Sprintf("%s@%d", r.Key, r.Pos)
+	key := blockKey(r)
 	return e.blocks.get(ctx, key, func() ([]byte, error) {
 		data, err := e.cfg.Store.GetRange(ctx, r.Key, r.Pos, r.Len)
 		if err != nil {

@@ -146,6 +146,12 @@ type Engine struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// life is cancelled by Close; read-aheads run under it. readAheads
+	// holds a token per running read-ahead (see readAhead).
+	life       context.Context
+	cancelLife context.CancelFunc
+	readAheads chan struct{}
 }
 
 // Open loads topics from the metadata store, replays the WAL, claims every
@@ -161,7 +167,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		uploadKick: make(chan struct{}, 1),
 		gcKick:     make(chan struct{}, 1),
 		stop:       make(chan struct{}),
+		readAheads: make(chan struct{}, readAheadSlots),
 	}
+	e.life, e.cancelLife = context.WithCancel(context.Background())
 	if err := e.loadClusterID(ctx); err != nil {
 		return nil, err
 	}
@@ -205,6 +213,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	close(e.stop)
 	e.wg.Wait()
+	// Stop the read-aheads and wait for them: once every slot is taken
+	// none is running, and none can start after stop is closed.
+	e.cancelLife()
+	for range readAheadSlots {
+		e.readAheads <- struct{}{}
+	}
 	var err error
 	for e.pendingBytes.Load() > 0 && ctx.Err() == nil && !e.walFailed.Load() {
 		var n int

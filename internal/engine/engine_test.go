@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sort"
 	"testing"
 	"time"
 
@@ -394,5 +395,46 @@ func TestWaitersWoken(t *testing.T) {
 	case <-w.C():
 	case <-time.After(5 * time.Second):
 		t.Fatal("waiter not woken when its partition was deleted")
+	}
+}
+
+// TestReadAhead: reading a block from the object store loads the next
+// block of the partition in the background, so a catch-up consumer's next
+// fetch is served from memory: reading the partition block by block asks
+// the store for each block exactly once.
+func TestReadAhead(t *testing.T) {
+	v := newEnv(t, memWAL, func(c *engine.Config) {
+		c.LogCacheBytes = 1
+		c.MaxObjectBytes = 700 // one small block per object
+	})
+	v.createTopic("t", 1, nil)
+	p := v.part("t", 0)
+	sent := produceN(t, p, "b", 6, 2, 1_700_000_000_000, 200)
+	end := sent[len(sent)-1].base + int64(sent[len(sent)-1].n)
+	waitUploaded(t, p)
+	waitFor(t, 5*time.Second, "log cache eviction", func() bool { return v.e.Stats().CachedBytes == 0 })
+	lasts := p.RangeLasts()
+	blocks := int64(len(lasts))
+	if blocks < 3 {
+		t.Fatalf("%d ranges, want several", blocks)
+	}
+	ctx := context.Background()
+	before := v.store.Calls(objstore.OpGetRange)
+	gets := func() int64 { return v.store.Calls(objstore.OpGetRange) - before }
+	for next := int64(0); next < end; {
+		res, err := p.Read(ctx, next, 1) // one batch at a time
+		if err != nil || len(res.Records) == 0 {
+			t.Fatalf("read at %d: %v (%d bytes)", next, err, len(res.Records))
+		}
+		bs := decodeBatches(t, res.Records)
+		last := bs[len(bs)-1].h.LastOffset()
+		next = last + 1
+		k := int64(sort.Search(len(lasts), func(i int) bool { return lasts[i] >= last }))
+		// The block read and, read ahead, the next one; never more.
+		want := min(k+2, blocks)
+		waitFor(t, 5*time.Second, "read-ahead", func() bool { return gets() >= want })
+		if got := gets(); got != want {
+			t.Fatalf("after reading offset %d of block %d: %d GetRange calls, want %d (a block was read twice)", last, k, got, want)
+		}
 	}
 }

@@ -57,3 +57,14 @@ var (
 )
 
 const WALEntryHeader = walEntryHeader
+
+// RangeLasts returns the last offset of each committed range of p, in order.
+func (p *Partition) RangeLasts() []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lasts := make([]int64, len(p.ranges))
+	for i, r := range p.ranges {
+		lasts[i] = r.Last
+	}
+	return lasts
+}

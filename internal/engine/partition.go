@@ -444,10 +444,12 @@ func (p *Partition) read(ctx context.Context, offset int64, maxBytes int, commit
 	var parts [][]byte
 	var n int
 	stop := false
-	for _, r := range ranges {
+	read := -1 // index in ranges of the last block read
+	for k, r := range ranges {
 		if r.First >= limit {
 			break
 		}
+		read = k
 		block, err := p.e.readBlock(ctx, r)
 		if err != nil {
 			// Retention or DeleteRecords may have removed the object
@@ -492,6 +494,12 @@ func (p *Partition) read(ctx context.Context, offset int64, maxBytes int, commit
 		if stop || end < len(block) || n >= maxBytes {
 			break
 		}
+	}
+	// A consumer reading from here on wants the next block soon: load it
+	// now, so that its next fetch finds it in memory instead of waiting
+	// for the object store.
+	if next := read + 1; read >= 0 && next < len(ranges) && ranges[next].First < limit {
+		p.e.readAhead(ranges[next])
 	}
 	switch len(parts) {
 	case 0:

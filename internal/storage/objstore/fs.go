@@ -102,7 +102,7 @@ func (f *FS) put(key string, data []byte) error {
 		keepTemp = err != nil
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := writeFile(tmp, data); err != nil {
 		return err
 	}
 	if err := fail("put.written"); err != nil {

@@ -358,7 +358,9 @@ func TestFailedRoll(t *testing.T) {
 func TestTrimRemoveFails(t *testing.T) {
 	dir := t.TempDir()
 	ffs := wal.NewFaultFS(nil)
-	w := openFile(t, dir, wal.FileOptions{FS: ffs, SegmentBytes: frameSize(30)})
+	// No recycling: every trimmed segment is removed (recycle_test.go
+	// covers failures of recycling).
+	w := openFile(t, dir, wal.FileOptions{FS: ffs, SegmentBytes: frameSize(30), RecycleSegments: -1})
 	for range 5 {
 		appendSync(t, w, bytes.Repeat([]byte{0}, 30))
 	}

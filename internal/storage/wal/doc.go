@@ -44,9 +44,18 @@
 // Only the last segment is written to. Once its frames fill
 // FileOptions.SegmentBytes (the last batch may run past it, growing the
 // file), the next batch starts a new segment named after that batch's first
-// entry. In the example, Trim(50000) deletes only the first file: the second
+// entry. In the example, Trim(50000) drops only the first file: the second
 // still holds 50000 and later entries. Other names in the directory are
-// ignored.
+// ignored, except free segments (below).
+//
+// A dropped segment is not always deleted: up to FileOptions.RecycleSegments
+// of them are renamed to free-NNNNNNNNNNNNNNNNNNNN.log (a counter, 20
+// digits) and the next new segments are these files renamed back, instead of
+// new files. A recycled segment keeps its old frames until they are
+// overwritten; every block of it has been written once, which is the point
+// (see "durability order"). OpenFile keeps the free segments it finds (up
+// to RecycleSegments, and only those at least SegmentBytes long) and
+// deletes the rest.
 //
 // A segment is a plain concatenation of frames, all integers little-endian:
 //
@@ -61,7 +70,9 @@
 //	02 00 00 00  e2 d1 5a 9c  07 00 00 00 00 00 00 00  68 69
 //
 // The frames may be followed by zeros up to the end of the file: the
-// preallocated tail. A segment is preallocated to FileOptions.SegmentBytes
+// preallocated tail. In a recycled segment they are followed by what is left
+// of its earlier life instead: frames of older entries, whose sequence
+// numbers are all below the segment's first, usually starting mid-frame. A segment is preallocated to FileOptions.SegmentBytes
 // of zeros (fallocate, or a sparse extension where the filesystem has no
 // fallocate) when it is created and when it is reopened as the active
 // segment, and frames overwrite the zeros from the start. Close truncates
@@ -83,8 +94,19 @@
 // recovery does not use. Preallocation makes it cheaper, as writes inside
 // the preallocated zeros do not change the file size. A new segment is
 // created, preallocated and the directory fsynced before the first write
-// into it. Trim removes the oldest segments first and then fsyncs the
-// directory, so the segments left are always contiguous.
+// into it. Trim removes (or renames to free segments) the oldest segments
+// first and then fsyncs the directory, so the segments left are always
+// contiguous.
+//
+// Writing a batch over the zeros of a preallocated segment turns its blocks
+// from "unwritten" to written, a metadata change that ext4 records by
+// committing its journal in the fdatasync, and that commit waits for other
+// files' dirty data too (data=ordered), such as an object being uploaded.
+// Writing over the blocks of a recycled segment changes no metadata (its
+// size does not change either, unless the batch runs past its end), so its
+// fdatasync writes the data and flushes the device cache without a journal
+// commit. A segment roll still commits the journal once (the directory
+// fsync).
 //
 // # File: recovery
 //
@@ -97,7 +119,11 @@
 // preallocated tail: nothing is cut or logged, and the next segment, if any,
 // must still start right after it. Zeros followed by anything else are a bad
 // frame (reason "zeroed frame header before non-zero bytes": a disk that
-// wrote a later block of a torn batch but not an earlier one). At the first
+// wrote a later block of a torn batch but not an earlier one). A segment
+// whose frames stop at a bad frame but which is followed by a segment
+// starting exactly at the sequence number due next is complete: the rest is
+// the leftover of a recycled segment, and nothing is cut or logged (a frame
+// lost in between would leave a gap before the next segment). At the first
 // frame that fails, the log is cut: that segment is truncated to the end of
 // the last good frame and fsynced, every later segment is deleted, the
 // directory is fsynced, and a warning is logged with the keys "segment",
@@ -108,7 +134,13 @@
 // A frame is bad only after a crash mid-write or a corrupted disk. A crash
 // tears at most the batch being written, which was never acknowledged; in a
 // preallocated segment what it leaves is part of that batch followed by
-// zeros, cut at the first torn frame like any other. A corrupted disk may
+// zeros, cut at the first torn frame like any other; in a recycled segment,
+// part of that batch followed by old frames, usually read as a bad frame
+// (so a crash while writing a recycled segment is logged as a cut even when
+// it tore nothing), or, if an old frame starts right there, as a sequence
+// number below the one due: cut either way, and nothing acknowledged is
+// lost, since every old frame carries a sequence number below the
+// segment's first. A corrupted disk may
 // cut acknowledged entries; the warning is the only trace. The converse does
 // not hold: an entry whose done reported an error may still be replayed,
 // because its write can reach the disk although the fsync failed. A failed

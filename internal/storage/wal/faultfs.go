@@ -24,6 +24,7 @@ const (
 	OpSync                   // Handle.Sync and Handle.SyncData
 	OpTruncate               // Handle.Truncate
 	OpAllocate               // Handle.Allocate
+	OpRename                 // FS.Rename
 )
 
 func (op Op) String() string {
@@ -44,6 +45,8 @@ func (op Op) String() string {
 		return "truncate"
 	case OpAllocate:
 		return "allocate"
+	case OpRename:
+		return "rename"
 	}
 	return fmt.Sprintf("Op(%d)", int(op))
 }
@@ -150,6 +153,14 @@ func (f *FaultFS) Remove(name string) error {
 		return err
 	}
 	return f.inner.Remove(name)
+}
+
+// Rename implements FS.
+func (f *FaultFS) Rename(oldname, newname string) error {
+	if err := f.fault(OpRename); err != nil {
+		return err
+	}
+	return f.inner.Rename(oldname, newname)
 }
 
 // SyncDir implements FS.

@@ -20,6 +20,26 @@ func segmentName(first uint64) string {
 	return fmt.Sprintf("wal-%020d.log", first)
 }
 
+// freeName is the name of the n-th trimmed segment kept for reuse. Recovery
+// ignores it: only segmentName's names are segments.
+func freeName(n uint64) string {
+	return fmt.Sprintf("free-%020d.log", n)
+}
+
+// parseFreeName returns n if name is freeName(n).
+func parseFreeName(name string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, "free-")
+	if !ok {
+		return 0, false
+	}
+	digits, ok = strings.CutSuffix(digits, ".log")
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, err == nil
+}
+
 // parseSegmentName returns the first sequence number of the segment called
 // name, or false if name is not a segment's.
 func parseSegmentName(name string) (uint64, bool) {

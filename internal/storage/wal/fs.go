@@ -13,6 +13,9 @@ import (
 type FS interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (Handle, error)
 	Remove(name string) error
+	// Rename renames a file within a directory (replacing newname, if it
+	// exists); SyncDir of the directory makes it durable.
+	Rename(oldname, newname string) error
 	ReadDir(name string) ([]fs.DirEntry, error)
 	MkdirAll(name string, perm fs.FileMode) error
 	// SyncDir makes the creation and removal of names in directory name
@@ -81,6 +84,7 @@ func (h osHandle) Allocate(size int64) error {
 }
 
 func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) Rename(oldname, newname string) error         { return os.Rename(oldname, newname) }
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(name, perm) }
 
