@@ -106,6 +106,18 @@ func (c *consumedLog) firstAfter(member string, partitions []int32) map[int32]in
 	return out
 }
 
+// next returns, for each partition member consumed from, the offset after
+// the highest it consumed: the most it may have committed.
+func (c *consumedLog) next(member string) map[int32]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int32]int64{}
+	for _, l := range c.by[member] {
+		out[l.Partition] = max(out[l.Partition], l.Offset+1)
+	}
+	return out
+}
+
 // ranges describes the offsets each member consumed, by partition, as
 // runs of consecutive offsets.
 func (c *consumedLog) ranges() string {
