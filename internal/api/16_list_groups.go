@@ -13,12 +13,11 @@ package api
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/weirdb/weir/internal/group"
 	"github.com/weirdb/weir/internal/server"
 )
 
@@ -41,7 +40,7 @@ func handleListGroups(b *Broker, ctx context.Context, r *server.Request) server.
 		}
 		if b.shares != nil {
 			for _, g := range b.shares.List() {
-				if !matchesFold(req.StatesFilter, g.State) || !matchesFold(req.TypesFilter, "share") {
+				if !group.MatchesFold(req.StatesFilter, g.State) || !group.MatchesFold(req.TypesFilter, "share") {
 					continue
 				}
 				lg := kmsg.NewListGroupsResponseGroup()
@@ -51,10 +50,4 @@ func handleListGroups(b *Broker, ctx context.Context, r *server.Request) server.
 		}
 		return resp, nil
 	}
-}
-
-// matchesFold: an empty filter matches everything, as in Kafka; otherwise
-// s must equal one of its entries, ignoring case.
-func matchesFold(filter []string, s string) bool {
-	return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, s) })
 }

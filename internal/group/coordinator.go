@@ -387,7 +387,7 @@ func (c *Coordinator) List(ctx context.Context, states, types []string) (groups 
 				if g.cg != nil {
 					l.State, l.Type = g.cg.state(), consumerProtocolType
 				}
-				if matchesFold(states, l.State) && matchesFold(types, l.Type) {
+				if MatchesFold(states, l.State) && MatchesFold(types, l.Type) {
 					out = append(out, l)
 				}
 			}

@@ -407,7 +407,10 @@ func (g *group) validateCommit(memberID string, instanceID *string, generation i
 	return nil
 }
 
-func matchesFold(filter []string, s string) bool {
+// MatchesFold is ListGroups' filter test: an empty filter matches
+// everything, as in Kafka; otherwise s must equal one of its entries,
+// ignoring case. The API layer uses it for the share groups it lists too.
+func MatchesFold(filter []string, s string) bool {
 	if len(filter) == 0 {
 		return true
 	}
