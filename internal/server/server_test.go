@@ -761,7 +761,7 @@ func TestServeAfterShutdown(t *testing.T) {
 }
 
 func TestReadBody(t *testing.T) {
-	for _, n := range []int{0, 10, 1 << 20, 1<<20 + 1, 5<<20 + 3} {
+	for _, n := range []int{0, 10, 1 << 20, firstStep, firstStep + 1, 2*firstStep + 3} {
 		src := bytes.Repeat([]byte{7}, n)
 		got, err := readBody(bufio.NewReader(bytes.NewReader(src)), n)
 		if err != nil || !bytes.Equal(got, src) {

@@ -21,8 +21,9 @@ import (
 // idempotence), while an "uploader" puts an 8 MiB object into an FS store
 // on the same disk each time 8 MiB more have been appended, and then trims
 // the WAL, as the engine's uploader does. It reports the append+sync
-// latency percentiles, with and without chunked early writeback of the
-// objects (writeFile) and recycling of trimmed WAL segments.
+// latency percentiles, with objects written plainly, with chunked early
+// writeback or with direct I/O (writeFile), and with and without recycling
+// of trimmed WAL segments.
 //
 //	go test -run '^$' -bench WALSyncWhilePut -benchtime 2000x ./internal/storage/objstore/
 //
@@ -33,11 +34,15 @@ func BenchmarkWALSyncWhilePut(b *testing.B) {
 		objBytes = 8 << 20
 		segBytes = 16 << 20
 	)
-	for _, writeback := range []bool{false, true} {
+	modes := []struct {
+		name string
+		mode int
+	}{{"plain", writesPlain}, {"writeback", writesWriteback}, {"direct", writesDirect}}
+	for _, m := range modes {
 		for _, recycle := range []bool{false, true} {
-			b.Run(fmt.Sprintf("writeback=%v/recycle=%v", writeback, recycle), func(b *testing.B) {
-				defer func(old bool) { chunkedWriteback = old }(chunkedWriteback)
-				chunkedWriteback = writeback
+			b.Run(fmt.Sprintf("objects=%s/recycle=%v", m.name, recycle), func(b *testing.B) {
+				defer func(old int) { objectWrites = old }(objectWrites)
+				objectWrites = m.mode
 				dir := b.TempDir()
 				store, err := NewFS(filepath.Join(dir, "objects"))
 				if err != nil {

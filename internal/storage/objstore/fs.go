@@ -26,6 +26,9 @@ const tempPrefix = ".tmp-"
 // Put persists, then publishes: it writes and fsyncs a temp file in the
 // object's directory, renames it into place and fsyncs the directory, so a
 // reader or a restart after a crash sees all of the object or none of it.
+// On Linux, objects are written and large ranges read with O_DIRECT where
+// the filesystem allows it, bypassing the page cache (writeback_linux.go
+// says why); the files are the same either way.
 // Delete removes directories it leaves empty, without an fsync: a delete lost
 // in a crash resurrects an object that Weir's sweeper deletes again.
 type FS struct {
@@ -198,8 +201,8 @@ func (f *FS) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer file.Close()
-	buf := make([]byte, size)
-	if _, err := file.ReadAt(buf, 0); err != nil && !(err == io.EOF && size == 0) {
+	buf, err := readRange(file, 0, size)
+	if err != nil {
 		return nil, fmt.Errorf("get object %s: %w", key, err)
 	}
 	return buf, nil
@@ -215,9 +218,18 @@ func (f *FS) GetRange(ctx context.Context, key string, off, n int64) ([]byte, er
 	if err := checkRange(key, off, n, size); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, n)
-	if _, err := file.ReadAt(buf, off); err != nil && !(err == io.EOF && n == 0) {
+	buf, err := readRange(file, off, n)
+	if err != nil {
 		return nil, fmt.Errorf("get object %s: %w", key, err)
+	}
+	return buf, nil
+}
+
+// readBuffered reads n bytes of f at off through the page cache.
+func readBuffered(f *os.File, off, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil && !(err == io.EOF && n == 0) {
+		return nil, err
 	}
 	return buf, nil
 }

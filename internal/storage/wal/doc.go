@@ -44,7 +44,9 @@
 // Only the last segment is written to. Once its frames fill
 // FileOptions.SegmentBytes (the last batch may run past it, growing the
 // file), the next batch starts a new segment named after that batch's first
-// entry. In the example, Trim(50000) drops only the first file: the second
+// entry. The first batch after OpenFile also starts a new segment if a free
+// segment (below) is ready and the reopened one holds entries: the
+// reopened segment then stays as short as its frames. In the example, Trim(50000) drops only the first file: the second
 // still holds 50000 and later entries. Other names in the directory are
 // ignored, except free segments (below).
 //

@@ -54,6 +54,10 @@ type File struct {
 	activeName string
 	activeSize int64
 	buf        []byte
+	// rollEarly makes the next batch start a new segment if a free one is
+	// ready, although the active one is not full: set when OpenFile
+	// reopens a segment (see OpenFile).
+	rollEarly bool
 
 	keepFree int // RecycleSegments, at least 0
 
@@ -131,8 +135,19 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open wal segment %s: %w", f.activeName, err)
 		}
-		// A clean Close or a cut left it at its data's length.
-		f.preallocate()
+		// A clean Close or a cut left it at its data's length. Extending
+		// it again with fallocate would give it unwritten blocks, whose
+		// every fdatasync commits the journal (see recycle): after a
+		// restart that made produce a fifth slower until the segment
+		// filled. A free segment has only written blocks, so the first
+		// batch moves on to one instead, leaving this one short, which
+		// recovery and Trim handle like any segment. (An empty segment
+		// cannot be rolled: its successor would take its name.)
+		if f.activeSize > 0 && len(f.free) > 0 {
+			f.rollEarly = true
+		} else {
+			f.preallocate()
+		}
 	}
 	f.segs = segs
 	f.c = newCommitter(next, maxQueued, f.flush)
@@ -351,6 +366,12 @@ func (f *File) openNew(name string) (h Handle, recycled bool, err error) {
 	return h, false, nil
 }
 
+func (f *File) hasFree() bool {
+	f.segMu.Lock()
+	defer f.segMu.Unlock()
+	return len(f.free) > 0
+}
+
 // preallocate extends the active segment to segBytes of zeros, with its
 // blocks reserved where the filesystem can. Appends then overwrite zeros
 // instead of growing the file, so the fdatasync of each batch has no file
@@ -374,7 +395,8 @@ func (f *File) preallocate() {
 
 // flush writes b into the active segment with one write and one fdatasync.
 func (f *File) flush(b *batch) error {
-	if f.activeSize > 0 && f.activeSize >= f.segBytes {
+	if f.activeSize > 0 && (f.activeSize >= f.segBytes || f.rollEarly && f.hasFree()) {
+		f.rollEarly = false
 		if err := f.create(b.first); err != nil {
 			return err
 		}

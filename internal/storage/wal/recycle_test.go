@@ -3,6 +3,7 @@ package wal_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -292,5 +293,73 @@ func TestRecycleRenameFails(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, wal.ErrInjected) {
 		t.Fatalf("append rolling into a free segment that cannot be renamed: %v, want the injected fault", err)
+	}
+}
+
+// A reopened segment is not extended with fallocate when a free segment is
+// ready: the first batch after the restart moves on to the free segment,
+// and the short segment keeps its entries.
+func TestReopenRollsToFreeSegment(t *testing.T) {
+	const entry = 100
+	seg := 4 * frameSize(entry)
+	for _, recycle := range []int{2, -1} {
+		t.Run(fmt.Sprintf("recycle=%d", recycle), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := wal.FileOptions{SegmentBytes: seg, RecycleSegments: recycle}
+			w := openFile(t, dir, opts)
+			for i := range 10 { // segments 1, 5 and 9 (entries 9 and 10)
+				appendSync(t, w, entryData(i, entry))
+			}
+			if err := w.Trim(9); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			free := freeNames(t, dir)
+			w = openFile(t, dir, opts)
+			var freeIno uint64
+			if len(free) > 0 {
+				freeIno = inode(t, filepath.Join(dir, free[0]))
+			}
+			if _, data := replayAll(t, w); len(data) != 2 {
+				t.Fatalf("replayed %d entries after reopening, want 2", len(data))
+			}
+			appendSync(t, w, entryData(10, entry))
+
+			info, err := os.Stat(segPath(dir, 9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recycle > 0 {
+				if want := 2 * frameSize(entry); info.Size() != want {
+					t.Errorf("reopened segment 9 is %d bytes, want its two frames' %d", info.Size(), want)
+				}
+				if got := inode(t, segPath(dir, 11)); got != freeIno {
+					t.Errorf("segment 11 is inode %d, want the free segment's %d", got, freeIno)
+				}
+			} else {
+				if info.Size() != seg {
+					t.Errorf("reopened segment 9 is %d bytes, want it preallocated to %d", info.Size(), seg)
+				}
+				if _, err := os.Stat(segPath(dir, 11)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("segment 11 exists (%v), want entry 11 in segment 9", err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w = openFile(t, dir, opts)
+			seqs, data := replayAll(t, w)
+			if len(seqs) != 3 || seqs[0] != 9 || seqs[2] != 11 {
+				t.Fatalf("replayed %v, want 9 10 11", seqs)
+			}
+			for i, d := range data {
+				if !bytes.Equal(d, entryData(8+i, entry)) {
+					t.Errorf("entry %d differs", seqs[i])
+				}
+			}
+			w.Close()
+		})
 	}
 }
