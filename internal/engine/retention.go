@@ -267,7 +267,12 @@ func (e *Engine) CollectGarbage(ctx context.Context) error {
 			}
 			deleted++
 		}
-		if _, _, err := e.cfg.Meta.Txn(ctx, nil, []meta.Op{{Key: c.Key, Delete: true}}); err != nil {
+		// Only the record listed above: a partition that dropped its
+		// last range in the object since then has recorded it again
+		// (a new revision), and forgetting that record would leak the
+		// object until the orphan sweep. A record left here is decided
+		// by the next collection, which that drop has kicked.
+		if _, _, err := e.cfg.Meta.Txn(ctx, []meta.Cond{{Key: c.Key, ModRev: c.ModRev}}, []meta.Op{{Key: c.Key, Delete: true}}); err != nil {
 			return fmt.Errorf("forget garbage %s: %w", key, err)
 		}
 	}

@@ -91,6 +91,16 @@
 // fdatasync; only then do their callbacks run, and a failed fdatasync fails
 // them and the WAL (it is never retried: after a failed sync, the kernel may
 // have dropped the dirty pages, so a later successful sync proves nothing).
+// New and recycled segments are written with direct I/O (O_DIRECT) where
+// the filesystem supports it. The write then starts at the beginning of
+// the 4 KiB block that holds the end of the last frame (that partial block
+// is kept in memory and written again) and is padded with zeros to a block
+// boundary, so up to 4 KiB - 1 zeros may follow the last frame on disk.
+// They are what a preallocated tail is: the clean end of the frames where
+// only zeros follow, and in a recycled segment the start of its leftovers.
+// The next batch writes over them. A reopened segment is written through
+// the page cache until the next roll.
+//
 // fdatasync is enough because it also makes durable the metadata needed to
 // read the data back (file size, block allocation); what it skips (mtime)
 // recovery does not use. Preallocation makes it cheaper, as writes inside
