@@ -80,10 +80,11 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# A full-speed run writes about 150 MiB/s (45 GiB in 5 minutes) to objects.
-# Short retention is meant to bound the data dir, but on 2026-12-02 the
-# objects still grew to 52 GB in 4 minutes, so the sampler below also stops
-# the run when the disk has less than 5 GiB free.
+# A full-speed run writes 150-400 MiB/s (45-120 GiB in 5 minutes) to
+# objects. The short retention bounds the data dir to 20-25 s of data (up
+# to 10 GB); before a garbage-collection race was fixed (440d958) objects
+# grew to 52 GB in 4 minutes, and the sampler below still stops the run
+# when the disk has less than 5 GiB free.
 GODEBUG=gctrace=1 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DIR" --log-level warn \
 	--set log.retention.ms=20000 --set log.retention.check.interval.ms=5000 "${SETS[@]}" 2>"$OUT/gctrace.log" &
 PID=$!
