@@ -6,7 +6,8 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
+
+	"github.com/weirdb/weir/internal/storage/directio"
 )
 
 // Flags of sync_file_range(2); the syscall package does not name them.
@@ -75,9 +76,7 @@ func writeFile(f *os.File, data []byte) error {
 // Direct writes also wait for the device chunk by chunk, so they keep the
 // device queue as short for the WAL as the buffered path's writeback does.
 const (
-	// directAlign is the alignment O_DIRECT asks of the buffer, the file
-	// offset and the length: the logical block size, at most 4 KiB.
-	directAlign = 4096
+	directAlign = directio.Align
 	// directChunk is the size of one direct write: one at a time in
 	// flight, as writebackChunk for buffered writes.
 	directChunk = 512 << 10
@@ -91,7 +90,7 @@ var noDirectIO atomic.Bool
 // length rounded down to whole blocks, or 0 when its buffer is not aligned
 // (large Go allocations are page-aligned, so objects normally are).
 func directPrefix(data []byte) int {
-	if len(data) < directAlign || uintptr(unsafe.Pointer(unsafe.SliceData(data)))%directAlign != 0 {
+	if len(data) < directAlign || !directio.Aligned(data) {
 		return 0
 	}
 	return len(data) &^ (directAlign - 1)
@@ -102,35 +101,13 @@ func directPrefix(data []byte) int {
 // after them. done is false, with nothing written, when the filesystem does
 // not take O_DIRECT; the caller then writes everything buffered.
 func writeDirect(f *os.File, data []byte) (done bool, err error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	setDirect := func(on bool) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			var flags int
-			flags, serr = fcntl(fd, syscall.F_GETFL, 0)
-			if serr != nil {
-				return
-			}
-			if on {
-				flags |= syscall.O_DIRECT
-			} else {
-				flags &^= syscall.O_DIRECT
-			}
-			_, serr = fcntl(fd, syscall.F_SETFL, flags)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}
+	setDirect := func(on bool) error { return directio.Set(f, on) }
 	if err := setDirect(true); err != nil {
 		if errors.Is(err, syscall.EINVAL) {
 			noDirectIO.Store(true)
 			return false, nil
 		}
-		return false, &os.PathError{Op: "fcntl O_DIRECT", Path: f.Name(), Err: err}
+		return false, err
 	}
 	for off := 0; off < len(data); off += directChunk {
 		end := min(off+directChunk, len(data))
@@ -145,22 +122,9 @@ func writeDirect(f *os.File, data []byte) (done bool, err error) {
 		}
 	}
 	if err := setDirect(false); err != nil {
-		return false, &os.PathError{Op: "fcntl O_DIRECT", Path: f.Name(), Err: err}
+		return false, err
 	}
 	return true, nil
-}
-
-func fcntl(fd uintptr, cmd, arg int) (int, error) {
-	for {
-		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, uintptr(cmd), uintptr(arg))
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(r), nil
-	}
 }
 
 // writeBuffered is writeFile through the page cache, written back chunk
@@ -226,53 +190,24 @@ func readRange(f *os.File, off, n int64) ([]byte, error) {
 	if n < directReadMin || objectWrites != writesDirect || noDirectIO.Load() {
 		return readBuffered(f, off, n)
 	}
+	if err := directio.Set(f, true); err != nil {
+		if errors.Is(err, syscall.EINVAL) {
+			noDirectIO.Store(true)
+			return readBuffered(f, off, n)
+		}
+		return nil, err
+	}
 	start := off &^ (directAlign - 1)
 	end := (off + n + directAlign - 1) &^ (directAlign - 1)
-	raw := make([]byte, end-start+directAlign)
-	pad := int((directAlign - uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%directAlign) % directAlign)
-	buf := raw[pad : pad+int(end-start)]
-
-	rc, err := f.SyscallConn()
-	if err != nil {
+	buf := directio.Buffer(int(end - start))
+	// The rounded range may run past the end of the file: a short read
+	// ending in io.EOF is fine as long as it covers the range asked for.
+	got, err := f.ReadAt(buf, start)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(got) >= off-start+n) {
+		if int64(got) < off-start+n && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
-	}
-	var got int
-	var rerr error
-	if err := rc.Control(func(fd uintptr) {
-		flags, err := fcntl(fd, syscall.F_GETFL, 0)
-		if err == nil {
-			_, err = fcntl(fd, syscall.F_SETFL, flags|syscall.O_DIRECT)
-		}
-		if err != nil {
-			rerr = err
-			return
-		}
-		for got < len(buf) {
-			m, err := syscall.Pread(int(fd), buf[got:], start+int64(got))
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				rerr = err
-				return
-			}
-			if m == 0 {
-				break // end of file, inside the last block
-			}
-			got += m
-		}
-	}); err != nil {
-		return nil, err
-	}
-	if errors.Is(rerr, syscall.EINVAL) && got == 0 {
-		noDirectIO.Store(true)
-		return readBuffered(f, off, n)
-	}
-	if rerr != nil {
-		return nil, &os.PathError{Op: "read", Path: f.Name(), Err: rerr}
-	}
-	if int64(got) < off-start+n {
-		return nil, &os.PathError{Op: "read", Path: f.Name(), Err: io.ErrUnexpectedEOF}
 	}
 	return buf[off-start : off-start+n : off-start+n], nil
 }

@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"unsafe"
+
+	"github.com/weirdb/weir/internal/storage/directio"
 )
 
 var _ WAL = (*File)(nil)
@@ -471,7 +472,7 @@ func (f *File) writeDirect(b *batch) error {
 		need += frameHeaderSize + len(data)
 	}
 	total := (need + directAlign - 1) &^ (directAlign - 1)
-	if cap(f.buf) < total || uintptr(unsafe.Pointer(unsafe.SliceData(f.buf)))%directAlign != 0 {
+	if cap(f.buf) < total || !directio.Aligned(f.buf) {
 		f.growAligned(total, head)
 	}
 	buf := f.buf[:head]
@@ -495,10 +496,7 @@ func (f *File) writeDirect(b *batch) error {
 // growAligned replaces buf with one of capacity at least n aligned to
 // directAlign, keeping its first head bytes.
 func (f *File) growAligned(n, head int) {
-	n = max(n, 1<<20)
-	raw := make([]byte, n+directAlign)
-	pad := int((directAlign - uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%directAlign) % directAlign)
-	buf := raw[pad : pad+n]
+	buf := directio.Buffer(max(n, 1<<20))
 	copy(buf, f.buf[:head])
 	f.buf = buf[:head]
 }

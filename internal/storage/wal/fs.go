@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/weirdb/weir/internal/storage/directio"
 )
 
 // FS is the filesystem a File keeps its segments in. It is an interface so
@@ -48,15 +50,13 @@ type Handle interface {
 // directHandle is a Handle that can switch its writes to direct I/O
 // (O_DIRECT on Linux): they then bypass the page cache, and the buffer, the
 // file offset and the length of each write must be multiples of
-// directAlign. OSFS's handles implement it; SetDirect fails where the
+// directio.Align. OSFS's handles implement it; SetDirect fails where the
 // filesystem does not support direct I/O.
 type directHandle interface {
 	SetDirect(on bool) error
 }
 
-// directAlign is the alignment direct writes keep: the logical block size
-// of the disks Weir runs on, at most 4 KiB.
-const directAlign = 4096
+const directAlign = directio.Align
 
 // OSFS is the operating system's filesystem, the default of FileOptions.FS.
 var OSFS FS = osFS{}
@@ -75,7 +75,7 @@ type osHandle struct{ *os.File }
 
 func (h osHandle) SyncData() error { return fdatasync(h.File) }
 
-func (h osHandle) SetDirect(on bool) error { return setDirect(h.File, on) }
+func (h osHandle) SetDirect(on bool) error { return directio.Set(h.File, on) }
 
 func (h osHandle) Allocate(size int64) error {
 	err := fallocate(h.File, size)

@@ -12,6 +12,3 @@ func fdatasync(f *os.File) error { return f.Sync() }
 
 // fallocate is unsupported here; Allocate then extends the file sparsely.
 func fallocate(f *os.File, size int64) error { return errors.ErrUnsupported }
-
-// setDirect is unsupported here: segments are written through the cache.
-func setDirect(f *os.File, on bool) error { return errors.ErrUnsupported }
