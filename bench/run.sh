@@ -69,17 +69,22 @@ PIDS=()
 # Stop what this script started, newest first (Kafka before its ZooKeeper,
 # or its shutdown waits for ZooKeeper forever), each by its PID.
 cleanup() {
-	local i pid
+	local i
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[$i]}
-		kill "$pid" 2>/dev/null || continue
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+		stop_pid "${PIDS[$i]}" 100
 	done
+}
+
+# stop_pid sends SIGTERM, waits up to TENTHS tenths of a second for the
+# process to exit, then sends SIGKILL.
+stop_pid() { # pid tenths
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq "$2"); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -117,14 +122,7 @@ start_weir() {
 # again on the same data dir, so that its block cache is empty and a
 # catch-up read comes from the object store.
 restart_weir() {
-	local pid=${PIDS[WEIR_PID_IDX]}
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	stop_pid "${PIDS[WEIR_PID_IDX]}" 300
 	start_weir
 }
 

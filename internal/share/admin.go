@@ -75,14 +75,10 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, group string, offsets ma
 // share.auto.offset.reset.
 func (c *Coordinator) DeleteOffsets(ctx context.Context, group string, topics [][16]byte) error {
 	c.mu.Lock()
-	g := c.groups[group]
-	if g == nil {
+	g, err := c.emptyGroupLocked(group)
+	if err != nil {
 		c.mu.Unlock()
-		return kerr.GroupIDNotFound
-	}
-	if len(g.members) > 0 {
-		c.mu.Unlock()
-		return kerr.NonEmptyGroup
+		return err
 	}
 	var recs []kv
 	for tp := range g.parts {

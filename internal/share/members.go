@@ -203,19 +203,28 @@ func (c *Coordinator) IsShareGroup(name string) bool {
 	return c.groups[name] != nil
 }
 
+// emptyGroupLocked returns the group name if it has no members, else
+// GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP, as the deletions answer.
+func (c *Coordinator) emptyGroupLocked(name string) (*group, error) {
+	g := c.groups[name]
+	if g == nil {
+		return nil, kerr.GroupIDNotFound
+	}
+	if len(g.members) > 0 {
+		return nil, kerr.NonEmptyGroup
+	}
+	return g, nil
+}
+
 // DeleteGroup deletes a share group with no members, its share-partition
 // state and its configs (DeleteGroups): GROUP_ID_NOT_FOUND when there is
 // none, NON_EMPTY_GROUP while it has members.
 func (c *Coordinator) DeleteGroup(ctx context.Context, name string) error {
 	c.mu.Lock()
-	g := c.groups[name]
-	if g == nil {
+	g, err := c.emptyGroupLocked(name)
+	if err != nil {
 		c.mu.Unlock()
-		return kerr.GroupIDNotFound
-	}
-	if len(g.members) > 0 {
-		c.mu.Unlock()
-		return kerr.NonEmptyGroup
+		return err
 	}
 	recs := make([]kv, 0, len(g.parts)+2)
 	for tp := range g.parts {

@@ -22,7 +22,8 @@ const (
 const writebackChunk = 512 << 10
 
 // objectWrites is how writeFile writes: directly where the filesystem
-// allows, else buffered with chunked writeback. A variable only so that
+// allows, else buffered with chunked writeback; readRange reads large
+// ranges directly only with writesDirect. A variable only so that
 // BenchmarkWALSyncWhilePut can compare the three.
 var objectWrites = writesDirect
 

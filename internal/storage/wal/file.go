@@ -36,7 +36,7 @@ type FileOptions struct {
 	MaxQueuedBytes int
 	// Buffered turns direct I/O off: segments are then written through the
 	// page cache. By default new segments are written with O_DIRECT where
-	// the filesystem supports it (see flushDirect).
+	// the filesystem supports it (see writeDirect).
 	Buffered bool
 	// FS holds the segments. Default OSFS.
 	FS FS
@@ -67,9 +67,8 @@ type File struct {
 	// direct says the active segment is written with direct I/O; buf is
 	// then aligned to directAlign, and its first activeSize%directAlign
 	// bytes are the active segment's last, partial block.
-	direct    bool
-	buffered  bool // FileOptions.Buffered
-	directErr bool // SetDirect failed once: stop trying
+	direct   bool
+	buffered bool // FileOptions.Buffered, or set once SetDirect failed
 
 	keepFree int // RecycleSegments, at least 0
 
@@ -150,12 +149,13 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 		}
 		// A clean Close or a cut left it at its data's length. Extending
 		// it again with fallocate would give it unwritten blocks, whose
-		// every fdatasync commits the journal (see recycle): after a
-		// restart that made produce a fifth slower until the segment
-		// filled. A free segment has only written blocks, so the first
-		// batch moves on to one instead, leaving this one short, which
-		// recovery and Trim handle like any segment. (An empty segment
-		// cannot be rolled: its successor would take its name.)
+		// every fdatasync commits the journal (see recycle), and it is
+		// written through the page cache (writeDirect needs its last
+		// partial block in memory). A free segment has only written
+		// blocks and is written directly, so the first batch moves on
+		// to one instead, leaving this one short, which recovery and
+		// Trim handle like any segment. (An empty segment cannot be
+		// rolled: its successor would take its name.)
 		if f.activeSize > 0 && len(f.free) > 0 {
 			f.rollEarly = true
 		} else {
@@ -337,10 +337,10 @@ func (f *File) create(first uint64) error {
 	}
 	f.active, f.activeName, f.activeSize = h, name, 0
 	f.direct = false
-	if !f.buffered && !f.directErr {
+	if !f.buffered {
 		if dh, ok := h.(directHandle); ok {
 			if err := dh.SetDirect(true); err != nil {
-				f.directErr = true
+				f.buffered = true // the next segments would fail the same way
 				f.log.Info("wal: direct I/O unavailable, writing through the page cache", "dir", f.dir, "err", err)
 			} else {
 				f.direct = true

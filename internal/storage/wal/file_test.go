@@ -214,13 +214,19 @@ func replayAll(t testing.TB, w wal.WAL) ([]uint64, [][]byte) {
 
 func segmentNames(t testing.TB, dir string) []string {
 	t.Helper()
+	return namesWithPrefix(t, dir, "wal-")
+}
+
+// namesWithPrefix lists the files in dir whose names start with prefix.
+func namesWithPrefix(t testing.TB, dir, prefix string) []string {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "wal-") {
+		if strings.HasPrefix(e.Name(), prefix) {
 			names = append(names, e.Name())
 		}
 	}

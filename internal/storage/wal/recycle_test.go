@@ -16,17 +16,7 @@ import (
 
 func freeNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "free-") {
-			names = append(names, e.Name())
-		}
-	}
-	return names
+	return namesWithPrefix(t, dir, "free-")
 }
 
 func inode(t *testing.T, path string) uint64 {
