@@ -78,3 +78,19 @@ func TestMedian(t *testing.T) {
 		t.Fatal("median")
 	}
 }
+
+func TestNoiseNote(t *testing.T) {
+	for _, tc := range []struct {
+		before string
+		want   string
+	}{
+		{"load 0.50 1.31 1.63, CPU pressure 3.30/5.82%", "ran nothing else"},
+		{"load 2.40 1.31 1.63, CPU pressure 30.1/25.0%", "shared with other work"},
+		{"", "not recorded"},
+		{"load ?", "not recorded"},
+	} {
+		if got := noiseNote(tc.before); !strings.Contains(got, tc.want) {
+			t.Errorf("noiseNote(%q) = %q, want it to say %q", tc.before, got, tc.want)
+		}
+	}
+}
