@@ -126,7 +126,11 @@ func (e *Engine) uploadOnce(ctx context.Context) (int, error) {
 
 	// Sized up front: growing a buffer of up to MaxObjectBytes by appends
 	// was a fifth of the broker's CPU in the first benchmark.
-	bld := objfmt.NewBuilder(int(size) + len(items)*objfmt.EntrySize + 16 + objfmt.FooterSize)
+	need := int(size) + len(items)*objfmt.EntrySize + 16 + objfmt.FooterSize
+	if cap(e.uploadBuf) < need {
+		e.uploadBuf = make([]byte, 0, need)
+	}
+	bld := objfmt.NewBuilderIn(e.uploadBuf)
 	for _, it := range items {
 		raws := make([][]byte, len(it.batches))
 		for i, b := range it.batches {
@@ -136,7 +140,10 @@ func (e *Engine) uploadOnce(ctx context.Context) (int, error) {
 	}
 	obj, entries := bld.Finish()
 	key := e.newObjectKey()
-	if err := e.cfg.Store.Put(ctx, key, obj); err != nil {
+	err := e.cfg.Store.Put(ctx, key, obj)
+	// Stores keep no reference to what they were given (objstore.Store).
+	e.uploadBuf = obj[:0]
+	if err != nil {
 		return 0, fmt.Errorf("upload object %s: %w", key, err)
 	}
 	e.prepareProducers(ctx, items)

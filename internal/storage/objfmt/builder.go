@@ -21,6 +21,14 @@ func NewBuilder(sizeHint int) *Builder {
 	return &Builder{hint: max(sizeHint, 0)}
 }
 
+// NewBuilderIn returns a Builder that builds the next object in buf's
+// memory, from its start, overwriting what buf held; it allocates only if
+// the object outgrows cap(buf). Callers reuse one buffer this way for a
+// stream of objects once each finished object has been written out.
+func NewBuilderIn(buf []byte) *Builder {
+	return &Builder{buf: buf[:0]}
+}
+
 // Add appends one block: the record batches of one partition, which must be
 // non-empty, ascending, and cover firstOffset..lastOffset (inclusive). The
 // batches are copied into the object, so the caller may reuse them.

@@ -210,6 +210,35 @@ func TestBuilderReuse(t *testing.T) {
 	}
 }
 
+// NewBuilderIn builds in the given memory while it is large enough, and
+// an object built there again is the same as one built from scratch.
+func TestBuilderIn(t *testing.T) {
+	blocks1 := randomBlocks(5, 1)
+	blocks2 := randomBlocks(7, 2)
+	want1, _ := build(t, NewBuilder(0), blocks1)
+	want2, _ := build(t, NewBuilder(0), blocks2)
+
+	buf := bytes.Repeat([]byte{0xee}, max(len(want1), len(want2)))
+	obj1, entries1 := build(t, NewBuilderIn(buf), blocks1)
+	if &obj1[0] != &buf[0] || !bytes.Equal(obj1, want1) {
+		t.Fatal("first object not built in the given buffer, or not the same object")
+	}
+	checkRoundTrip(t, obj1, entries1, blocks1)
+	obj2, entries2 := build(t, NewBuilderIn(obj1[:0]), blocks2)
+	if &obj2[0] != &buf[0] || !bytes.Equal(obj2, want2) {
+		t.Fatal("second object not built in the reused buffer, or not the same object")
+	}
+	checkRoundTrip(t, obj2, entries2, blocks2)
+
+	// Too small: the object moves to memory of its own.
+	small := make([]byte, 0, 10)
+	obj3, entries3 := build(t, NewBuilderIn(small), blocks1)
+	if !bytes.Equal(obj3, want1) {
+		t.Fatal("object outgrowing its buffer differs")
+	}
+	checkRoundTrip(t, obj3, entries3, blocks1)
+}
+
 func TestBuilderCopiesBatches(t *testing.T) {
 	batch := []byte("hello")
 	var b Builder

@@ -40,7 +40,8 @@ type ObjectInfo struct {
 // Contract (checked by objstoretest):
 //   - Put is atomic: a reader sees either no object or all of it, never part.
 //     Once Put returns nil the object is durable and visible to Get, GetRange
-//     and List.
+//     and List. Put keeps no reference to data once it returns, so the
+//     caller may reuse the buffer.
 //   - GetRange(key, off, n) returns exactly n bytes starting at off, or an
 //     error if the range passes the end of the object.
 //   - Delete of a missing key succeeds (deletes are idempotent).
