@@ -215,12 +215,11 @@ func grStart(t testing.TB, sets ...string) (*node.Node, *kadm.Client) {
 	return n, nodetest.Admin(t, n.Addr())
 }
 
-// grBroker starts a broker for raw protocol tests, its groups loaded.
+// grBroker starts a broker for raw protocol tests with the group test
+// settings (ptBroker waits for the coordinators to load).
 func grBroker(t testing.TB) (*node.Node, string) {
 	t.Helper()
-	n, addr := ptBroker(t, grSets...)
-	grLoaded(t, n)
-	return n, addr
+	return ptBroker(t, grSets...)
 }
 
 // grLoaded waits until the broker's group coordinator has loaded

@@ -39,9 +39,17 @@ import (
 const ptTimeout = 20 * time.Second
 
 // ptBroker starts a broker with the given settings.
+//
+// It returns once the group and transaction coordinators have loaded their
+// topics: until then they answer COORDINATOR_LOAD_IN_PROGRESS, which
+// clients retry but raw requests would see (a CI run failed on it).
 func ptBroker(t testing.TB, sets ...string) (*node.Node, string) {
 	t.Helper()
 	n := nodetest.Start(t, nodetest.Options{Sets: sets})
+	if err := n.Txns().WaitLoaded(grCtx(t)); err != nil {
+		t.Fatalf("transaction coordinator: %v", err)
+	}
+	grLoaded(t, n)
 	return n, n.Addr()
 }
 

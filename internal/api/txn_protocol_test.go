@@ -88,12 +88,6 @@ func txnWaitState(t *testing.T, c *ptConn, id, state string) kmsg.DescribeTransa
 func TestTxnProtocolVersions(t *testing.T) {
 	t.Parallel()
 	n, addr := ptBroker(t)
-	// Raw requests see COORDINATOR_LOAD_IN_PROGRESS until both coordinators
-	// have loaded their topics; clients retry it, this test would not.
-	if err := n.Txns().WaitLoaded(grCtx(t)); err != nil {
-		t.Fatalf("transaction coordinator: %v", err)
-	}
-	grLoaded(t, n)
 	tp := ptTopic(t, n, "txp", 2, nil)
 	c := ptDial(t, addr)
 	for v := int16(0); v <= 5; v++ {
