@@ -309,13 +309,12 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 const firstStep = 16 << 20
 
 func readFull(r io.Reader, n int) ([]byte, error) {
-	const step = firstStep
-	if n <= step {
+	if n <= firstStep {
 		b := make([]byte, n)
 		_, err := io.ReadFull(r, b)
 		return b, err
 	}
-	b := make([]byte, 0, step)
+	b := make([]byte, 0, firstStep)
 	for len(b) < n {
 		if len(b) == cap(b) {
 			b = slices.Grow(b, min(cap(b), n-len(b))) // doubles

@@ -204,8 +204,8 @@ func readRange(f *os.File, off, n int64) ([]byte, error) {
 	// The rounded range may run past the end of the file: a short read
 	// ending in io.EOF is fine as long as it covers the range asked for.
 	got, err := f.ReadAt(buf, start)
-	if err != nil && !(errors.Is(err, io.EOF) && int64(got) >= off-start+n) {
-		if int64(got) < off-start+n && errors.Is(err, io.EOF) {
+	if err != nil && (int64(got) < off-start+n || !errors.Is(err, io.EOF)) {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err

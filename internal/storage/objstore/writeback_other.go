@@ -2,9 +2,7 @@
 
 package objstore
 
-import (
-	"os"
-)
+import "os"
 
 // writeFile writes data to f; the caller's fsync pushes it to the disk.
 // (On Linux it is written back chunk by chunk while writing; see

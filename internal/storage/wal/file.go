@@ -60,9 +60,10 @@ type File struct {
 	activeName string
 	activeSize int64
 	buf        []byte
-	// rollEarly makes the next batch start a new segment if a free one is
-	// ready, although the active one is not full: set when OpenFile
-	// reopens a segment (see OpenFile).
+	// rollEarly makes the next batch start a new segment although the
+	// active one is not full: set when OpenFile reopens a segment while a
+	// free one is ready, which nothing but that roll can take first (see
+	// OpenFile).
 	rollEarly bool
 	// direct says the active segment is written with direct I/O; buf is
 	// then aligned to directAlign, and its first activeSize%directAlign
@@ -390,12 +391,6 @@ func (f *File) openNew(name string) (h Handle, recycled bool, err error) {
 	return h, false, nil
 }
 
-func (f *File) hasFree() bool {
-	f.segMu.Lock()
-	defer f.segMu.Unlock()
-	return len(f.free) > 0
-}
-
 // preallocate extends the active segment to segBytes of zeros, with its
 // blocks reserved where the filesystem can. Appends then overwrite zeros
 // instead of growing the file, so the fdatasync of each batch has no file
@@ -419,7 +414,7 @@ func (f *File) preallocate() {
 
 // flush writes b into the active segment with one write and one fdatasync.
 func (f *File) flush(b *batch) error {
-	if f.activeSize > 0 && (f.activeSize >= f.segBytes || f.rollEarly && f.hasFree()) {
+	if f.activeSize > 0 && (f.activeSize >= f.segBytes || f.rollEarly) {
 		f.rollEarly = false
 		if err := f.create(b.first); err != nil {
 			return err
