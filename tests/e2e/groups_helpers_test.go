@@ -237,9 +237,20 @@ func startMember(t testing.TB, log *consumedLog, name string, argv ...string) *m
 	parsed := make(chan struct{})
 	go func() {
 		defer close(parsed)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			m.parse(t, log, sc.Text())
+		// Only whole lines count. A member's stdout to a pipe is block
+		// buffered, so a kill -9 can cut its output mid-line (a CI run
+		// got "rec 4 "); the unterminated rest is what the kill cut
+		// off, not something the member reported.
+		br := bufio.NewReader(stdout)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				if line != "" {
+					t.Logf("%s: dropped the unterminated last output %q", name, line)
+				}
+				return
+			}
+			m.parse(t, log, strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"))
 		}
 	}()
 	go func() {
