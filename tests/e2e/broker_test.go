@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -123,7 +124,7 @@ func StartBroker(t testing.TB, o BrokerOptions) *Broker {
 		if err == nil {
 			return b
 		}
-		if attempt < 3 && portTaken(b.Addr) {
+		if attempt < 5 && b.bindFailed() {
 			t.Logf("port %s taken, retrying: %v", b.Addr, err)
 			continue
 		}
@@ -136,16 +137,28 @@ func StartBroker(t testing.TB, o BrokerOptions) *Broker {
 func (b *Broker) Restart(t testing.TB) {
 	t.Helper()
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		if err = b.start(); err == nil {
 			return
 		}
-		if !portTaken(b.Addr) {
+		if !b.bindFailed() {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		// The clients under test know this address, so wait for it rather
+		// than move: whatever holds it is usually a short-lived connection.
+		time.Sleep(500 * time.Millisecond)
 	}
 	t.Fatalf("restart weir: %v\nlog tail:\n%s", err, b.LogTail(60))
+}
+
+// bindFailed reports whether the latest start of weir exited because its
+// listen address was in use.
+func (b *Broker) bindFailed() bool {
+	log := b.Log()
+	if i := strings.LastIndex(log, "=== e2e: start #"); i >= 0 {
+		log = log[i:]
+	}
+	return strings.Contains(log, "address already in use")
 }
 
 // KillDuringStartup starts weir on the same data directory and port and
@@ -357,8 +370,21 @@ func (b *Broker) Admin(t testing.TB) *kadm.Client {
 }
 
 // freeAddr returns 127.0.0.1:port for a port that was free a moment ago.
+// It picks below the kernel's ephemeral range: a port from that range (what
+// listening on port 0 returns) can be taken at any moment as the local port
+// of an outgoing connection, and CI once lost a start to exactly that.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	low := ephemeralLow()
+	if low > 10000 {
+		for i := 0; i < 100; i++ {
+			addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000))
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				return addr
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
@@ -367,14 +393,22 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// portTaken reports whether something else now listens on addr.
-func portTaken(addr string) bool {
-	ln, err := net.Listen("tcp", addr)
+// ephemeralLow returns the lowest port the kernel hands to outgoing
+// connections, or 0 if unknown.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		return errors.Is(err, syscall.EADDRINUSE)
+		return 0
 	}
-	ln.Close()
-	return false
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // requireClients reports whether missing external clients fail tests

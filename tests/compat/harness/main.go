@@ -26,6 +26,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -216,13 +217,44 @@ type broker struct {
 
 func (b *broker) seeds() string { return strings.Join(b.addrs, ",") }
 
+// freePort returns a port that was free a moment ago, below the kernel's
+// ephemeral range when it can: a port from that range (what listening on
+// port 0 returns) may be taken at any moment by an outgoing connection
+// before the broker binds it.
 func freePort() (int, error) {
+	if low := ephemeralLow(); low > 10000 {
+		for i := 0; i < 100; i++ {
+			p := 10000 + rand.IntN(low-10000)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				l.Close()
+				return p, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow returns the lowest port the kernel hands to outgoing
+// connections, or 0 if unknown.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // startBroker starts a fresh broker for one suite: weir serve on port (0:
