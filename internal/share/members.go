@@ -203,8 +203,9 @@ func (c *Coordinator) IsShareGroup(name string) bool {
 	return c.groups[name] != nil
 }
 
-// emptyGroupLocked returns the group name if it has no members, else
-// GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP, as the deletions answer.
+// emptyGroupLocked returns the share group called name if it has no
+// members; else GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP, as the deletions
+// answer. c.mu must be held.
 func (c *Coordinator) emptyGroupLocked(name string) (*group, error) {
 	g := c.groups[name]
 	if g == nil {
